@@ -1,6 +1,7 @@
 """WordNet synonym replacement through nlpaug's SynonymAug, with a pluggable POS tagger and POS agreement."""
 from __future__ import annotations
 
+import re
 from typing import Any, Callable, Sequence
 
 from .resources import load_wordnet
@@ -25,6 +26,32 @@ DEFAULT_STOPWORDS = (
 ).split()
 
 
+class SpacingTokenizer:
+    """Words (contractions and possessives kept whole) and punctuation, with the original spacing restored.
+
+    nlpaug's default tokenizer splits on every non-word character and rejoins with spaces, which turns
+    "movie's" into "movie ' s". This pair remembers the whitespace of the text it last tokenised; nlpaug
+    tokenises a text right before it rebuilds it (one text at a time), and substitution keeps the count.
+    """
+
+    TOKEN = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
+
+    def __init__(self) -> None:
+        self.gaps: list[str] = []
+
+    def tokenize(self, text: str) -> list[str]:
+        matches = list(self.TOKEN.finditer(text))
+        ends = [0] + [m.end() for m in matches]
+        starts = [m.start() for m in matches] + [len(text)]
+        self.gaps = [text[end:start] for end, start in zip(ends, starts)]
+        return [m.group() for m in matches]
+
+    def detokenize(self, tokens: Sequence[str]) -> str:
+        if len(tokens) + 1 != len(self.gaps):
+            return " ".join(tokens)
+        return "".join(gap + token for gap, token in zip(self.gaps, tokens)) + self.gaps[-1]
+
+
 def build_synonym_augmenter(aug_p: float, aug_min: int, aug_max: int, stopwords: Sequence[str],
                             tagger: Callable[[Sequence[str]], Tagged]) -> Any:
     """An nlpaug SynonymAug on WordNet 3.0 whose POS tags come from `tagger` instead of nltk's download."""
@@ -43,8 +70,10 @@ def build_synonym_augmenter(aug_p: float, aug_min: int, aug_max: int, stopwords:
         def skip_aug(self, token_idxes, tokens):  # only words whose tag maps to a WordNet POS
             return [i for i in token_idxes if tokens[i][1] in CONTENT_TAGS]
 
+    spacing = SpacingTokenizer()
     aug = AgreeingSynonymAug(aug_src="wordnet", aug_p=aug_p, aug_min=aug_min, aug_max=aug_max,
-                             stopwords={w.lower() for w in stopwords})
+                             stopwords={w.lower() for w in stopwords}, tokenizer=spacing.tokenize,
+                             reverse_tokenizer=spacing.detokenize)
     aug.model = TaggedWordNet(lang="eng", is_synonym=True)
     aug.include_detail = True  # return the change log too, for the samples report and the tests
     return aug
