@@ -13,7 +13,6 @@ import pandas as pd
 
 from stages.augmenters import build, is_english_only, parse_names
 from stages.augmenters.quality import normalise_key, require_english
-from stages.augmenters.resources import use_local_nltk_data
 from stages.augmenters.run import label_caps, run_augmenters
 from stages.core.config import load_params
 from stages.core.errors import PipelineError, run_stage
@@ -55,7 +54,6 @@ def main() -> None:
     if english_only and cfg.get("require_english", True):
         require_english(train["text"].tolist(), english_only, float(cfg.get("min_ascii_letter_share", 0.9)))
     seed_everything(seed)
-    use_local_nltk_data()
     held_out = {normalise_key(t) for split in ("validation", "test") for t in read_split(split)["text"]}
     caps = label_caps(train["label"], cfg.get("labels"), label_names)
     start = time.perf_counter()

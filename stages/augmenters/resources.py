@@ -8,7 +8,8 @@ from pathlib import Path
 from stages.core.errors import PipelineError
 
 SETUP_COMMAND = "make nlp-resources"
-DEFAULT_NLTK_DATA = Path(".nlp_data/nltk_data")
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_NLTK_DATA = REPO_ROOT / ".nlp_data" / "nltk_data"  # built by scripts/setup_nlp_resources.sh
 
 
 def missing(what: str) -> PipelineError:
@@ -17,8 +18,8 @@ def missing(what: str) -> PipelineError:
 
 
 def use_local_nltk_data() -> Path:
-    """Point nltk at the repository's folder unless the user chose one with NLTK_DATA."""
-    os.environ.setdefault("NLTK_DATA", str(DEFAULT_NLTK_DATA.resolve()))
+    """Point nltk at the repository's `.nlp_data/nltk_data` unless the user chose a folder with NLTK_DATA."""
+    os.environ.setdefault("NLTK_DATA", str(DEFAULT_NLTK_DATA))
     first = os.environ["NLTK_DATA"].split(os.pathsep)[0]
     import nltk
 
