@@ -59,7 +59,7 @@ def split(df: pd.DataFrame, data: DictConfig, seed: int) -> dict[str, pd.DataFra
     counts = df["label"].value_counts()
     small = counts[counts < 3]
     if len(small):
-        raise PipelineError(f"data.label_column: class '{small.index[0]}' has {small.iloc[0]} row(s) after "
+        raise PipelineError(f"{data.path}: class '{small.index[0]}' has {small.iloc[0]} row(s) after "
                             f"cleaning; each class needs at least 3 to appear in train, validation and test")
     rest, test = train_test_split(df, test_size=data.split.test, stratify=df["label"], random_state=seed)
     val_share = data.split.validation / (1 - data.split.test)
@@ -82,12 +82,12 @@ def check_leaks(splits: dict[str, pd.DataFrame], policy: str) -> None:
         raise PipelineError("validation and test splits share texts; remove them from one file")
 
 
-def label_names(labels: pd.Series) -> list[str]:
+def label_names(labels: pd.Series, source: str = "data") -> list[str]:
     """Class names in a stable order: numeric order for integer labels, else alphabetical."""
     names = sorted({str(v) for v in labels})
     if len(names) < 2:
-        raise PipelineError(f"data.label_column: only one class ({names[0] if names else 'none'}) after "
-                            "cleaning; a classifier needs at least two")
+        raise PipelineError(f"{source}: only one class ({names[0] if names else 'none'}) in data.label_column "
+                            "after cleaning; a classifier needs at least two")
     return sorted(names, key=int) if all(n.lstrip("-").isdigit() for n in names) else names
 
 
@@ -108,7 +108,7 @@ def main() -> None:
     if not len(splits["train"]):
         raise PipelineError(f"{data.path}: every row was dropped by cleaning ({dict(drops)})")
     check_leaks(splits, data.on_split_overlap)
-    names = label_names(pd.concat([s["label"] for s in splits.values()]))
+    names = label_names(pd.concat([s["label"] for s in splits.values()]), data.path)
     label_id = {name: i for i, name in enumerate(names)}
     report = {"rows_kept": 0, "classes": len(names), **{f"dropped_{k}": v for k, v in sorted(drops.items())}}
     with atomic_path(OUT_DIR, is_dir=True) as out:

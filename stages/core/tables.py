@@ -1,6 +1,7 @@
 """Read a user's labelled table (CSV, JSONL or Parquet) with errors that name the file and field."""
 from __future__ import annotations
 
+import csv
 import difflib
 from pathlib import Path
 
@@ -29,6 +30,8 @@ def read_table(path: Path, fmt: str = "auto", sep: str | None = None, encoding: 
     if not path.is_file():
         raise PipelineError(f"{path}: file not found (set data.path, or put the file under data/raw/)")
     fmt = detect_format(path, fmt)
+    if path.stat().st_size == 0:
+        raise PipelineError(f"{path}: the file is empty")
     try:
         if fmt == "csv":
             # sep=None sniffs `,` `;` `\t`; utf-8-sig also strips a BOM
@@ -44,7 +47,7 @@ def read_table(path: Path, fmt: str = "auto", sep: str | None = None, encoding: 
                             f"or set data.encoding") from None
     except pd.errors.EmptyDataError:
         raise PipelineError(f"{path}: the file is empty") from None
-    except (pd.errors.ParserError, ValueError, OSError) as exc:
+    except (pd.errors.ParserError, csv.Error, ValueError, OSError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise PipelineError(f"{path}: cannot parse as {fmt}: {first_line}") from None
     if df.empty:
