@@ -73,14 +73,22 @@ def version_tags() -> dict[str, str]:
 
 
 @contextmanager
-def start_train_run(cfg: DictConfig, tags: dict[str, Any]) -> Iterator[Any]:
+def start_train_run(cfg: DictConfig, tags: dict[str, Any], resume_id: str | None = None) -> Iterator[Any]:
     """Open the model's run (nested under a sweep's parent when FTPIPE_PARENT_RUN_ID is set).
 
-    A crash ends the run FAILED with the error as a tag, never leaving it RUNNING.
+    `resume_id` reopens the run of an interrupted training. A crash ends the run FAILED with the
+    error as a tag, never leaving it RUNNING.
     """
     import mlflow
 
     experiment_id = configure(cfg)
+    if resume_id:
+        with _ending_failed(mlflow.start_run(run_id=resume_id)) as run:
+            write_json(RUN_FILE, {"run_id": run.info.run_id, "experiment_id": experiment_id,
+                                  "tracking_uri": mlflow.get_tracking_uri()})
+            log.info("MLflow run %s resumed", resume_id)
+            yield run
+        return
     parent = os.environ.get(PARENT_ENV)
     run_name = os.environ.get("FTPIPE_RUN_NAME") or cfg.mlflow.get("run_name")
     all_tags = {**git_tags(), **version_tags(), **{k: str(v) for k, v in tags.items()}}

@@ -1,0 +1,128 @@
+"""clean: load labelled text, normalise and deduplicate it, map labels to ids, split without leaks.
+
+Outputs `data/clean/{train,validation,test}.parquet` (text, label, source_row), `labels.json`,
+and `metrics/clean.json` counting the rows dropped for each reason.
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+import pandas as pd
+from omegaconf import DictConfig
+from sklearn.model_selection import train_test_split
+
+from stages.core.config import load_params, resolve_resource
+from stages.core.errors import PipelineError, run_stage
+from stages.core.io import atomic_path, write_json
+from stages.core.logs import get_logger
+from stages.core.tables import read_table, require_columns
+from stages.core.text import clean_text, is_junk, normalise_key
+
+OUT_DIR, METRICS = "data/clean", "metrics/clean.json"
+SPLITS = ("train", "validation", "test")
+log = get_logger("clean")
+
+
+def load_source(spec: str, data: DictConfig, field: str) -> pd.DataFrame:
+    """Read one file into columns text, label (raw values), source_row, label-less rows dropped later."""
+    path = resolve_resource(spec, f"data.{field}")
+    df = read_table(path, data.format, data.get("csv_sep"), data.encoding)
+    require_columns(df, path, text_column=data.text_column, label_column=data.label_column)
+    labels = df[data.label_column]
+    kinds = {type(v).__name__ for v in labels.dropna()}
+    if len(kinds - {"str"}) and "str" in kinds:
+        raise PipelineError(f"{path}: column '{data.label_column}' mixes label types {sorted(kinds)}; use one type")
+    return pd.DataFrame({"text": df[data.text_column], "label": labels,
+                         "source_row": range(1, len(df) + 1), "file": str(path)})
+
+
+def clean_frame(df: pd.DataFrame, data: DictConfig, drops: Counter) -> pd.DataFrame:
+    """Normalise texts and drop unlabelled, junk, duplicate and contradictory rows, counting each reason."""
+    def drop(mask: pd.Series, reason: str) -> pd.DataFrame:
+        drops[reason] += int(mask.sum())
+        return df[~mask]
+
+    df = drop(df["label"].isna() | df["label"].astype(str).str.strip().eq(""), "missing_label")
+    df = drop(df["label"].astype(str).isin([str(x) for x in data.drop_labels]), "excluded_label")
+    texts = df["text"].where(df["text"].notna(), "").astype(str)
+    df = df.assign(text=[clean_text(t, data.unicode_form, data.strip_html, data.lowercase) for t in texts])
+    df = drop(df["text"].map(lambda t: is_junk(t, data.min_chars)), "empty_or_junk")
+    df = drop(df["text"].str.len() > data.max_chars, "too_long")
+    df = drop(df.duplicated(["text", "label"]), "duplicate_exact")
+    df = df.assign(key=df["text"].map(normalise_key))
+    df = drop(df.duplicated(["key", "label"]), "duplicate_normalised")
+    return drop(df.groupby("key")["label"].transform("nunique") > 1, "conflicting_labels")
+
+
+def split(df: pd.DataFrame, data: DictConfig, seed: int) -> dict[str, pd.DataFrame]:
+    """Seeded split stratified by label; every class must be able to reach every split."""
+    counts = df["label"].value_counts()
+    small = counts[counts < 3]
+    if len(small):
+        raise PipelineError(f"{data.path}: class '{small.index[0]}' has {small.iloc[0]} row(s) after "
+                            f"cleaning; each class needs at least 3 to appear in train, validation and test")
+    rest, test = train_test_split(df, test_size=data.split.test, stratify=df["label"], random_state=seed)
+    val_share = data.split.validation / (1 - data.split.test)
+    train, val = train_test_split(rest, test_size=val_share, stratify=rest["label"], random_state=seed)
+    return {"train": train, "validation": val, "test": test}
+
+
+def check_leaks(splits: dict[str, pd.DataFrame], policy: str) -> None:
+    """No normalised text may sit in two splits (user-given splits can overlap)."""
+    for other in ("validation", "test"):
+        shared = splits["train"]["key"].isin(set(splits[other]["key"]))
+        if shared.any() and policy == "drop_from_train":
+            log.warning("dropping %d train rows that also appear in %s", shared.sum(), other)
+            splits["train"] = splits["train"][~shared]
+        elif shared.any():
+            row = splits["train"][shared].iloc[0]
+            raise PipelineError(f"{row.file}: row {row.source_row} of train also appears in the {other} split "
+                                f"({int(shared.sum())} such rows); set data.on_split_overlap=drop_from_train")
+    if splits["validation"]["key"].isin(set(splits["test"]["key"])).any():
+        raise PipelineError("validation and test splits share texts; remove them from one file")
+
+
+def label_names(labels: pd.Series, source: str = "data") -> list[str]:
+    """Class names in a stable order: numeric order for integer labels, else alphabetical."""
+    names = sorted({str(v) for v in labels})
+    if len(names) < 2:
+        raise PipelineError(f"{source}: only one class ({names[0] if names else 'none'}) in data.label_column "
+                            "after cleaning; a classifier needs at least two")
+    return sorted(names, key=int) if all(n.lstrip("-").isdigit() for n in names) else names
+
+
+def main() -> None:
+    cfg = load_params()
+    data, drops = cfg.data, Counter()
+    pool = clean_frame(load_source(data.path, data, "path"), data, drops)
+    given = {s: data.get(f"{s}_path") for s in ("validation", "test")}
+    if all(given.values()):
+        splits = {"train": pool, **{s: clean_frame(load_source(p, data, f"{s}_path"), data, drops)
+                                    for s, p in given.items()}}
+    elif any(given.values()):
+        raise PipelineError("data.validation_path and data.test_path: give both or neither")
+    else:
+        if data.max_rows and len(pool) > data.max_rows:
+            pool, _ = train_test_split(pool, train_size=data.max_rows, stratify=pool["label"], random_state=cfg.seed)
+        splits = split(pool, data, cfg.seed)
+    if not len(splits["train"]):
+        raise PipelineError(f"{data.path}: every row was dropped by cleaning ({dict(drops)})")
+    check_leaks(splits, data.on_split_overlap)
+    names = label_names(pd.concat([s["label"] for s in splits.values()]), data.path)
+    label_id = {name: i for i, name in enumerate(names)}
+    report = {"rows_kept": 0, "classes": len(names), **{f"dropped_{k}": v for k, v in sorted(drops.items())}}
+    with atomic_path(OUT_DIR, is_dir=True) as out:
+        for name, frame in splits.items():
+            frame = frame.sort_values("source_row")
+            ids = frame["label"].astype(str).map(label_id).astype("int64")
+            frame.assign(label=ids)[["text", "label", "source_row"]].to_parquet(out / f"{name}.parquet", index=False)
+            report[f"rows_{name}"] = len(frame)
+            report["rows_kept"] += len(frame)
+        write_json(out / "labels.json", {"names": names})
+    write_json(METRICS, report)
+    log.info("kept %d rows in %d classes %s; dropped %s", report["rows_kept"], len(names),
+             {s: report[f"rows_{s}"] for s in SPLITS}, dict(drops) or "nothing")
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,73 @@
+"""Load tokenizers and sequence classifiers by HF name or local path, with clear errors."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from .config import resolve_resource
+from .errors import PipelineError
+
+
+def model_source(model_cfg: DictConfig) -> str:
+    """A local directory (also from `pkg://`), or a hub name passed through unchanged."""
+    spec = str(model_cfg.name_or_path)
+    path = resolve_resource(spec, "model.name_or_path")
+    if spec.startswith("pkg://") or path.exists() or spec.startswith((".", "/")):
+        if not (path / "config.json").is_file():
+            raise PipelineError(f"model.name_or_path: {path} is not a model directory (no config.json)")
+        return str(path)
+    return spec  # a hub id such as bert-base-uncased
+
+
+def _hub_hint(source: str, exc: Exception) -> PipelineError:
+    offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+    why = "the hub is offline (HF_HUB_OFFLINE=1)" if offline else type(exc).__name__
+    return PipelineError(f"model.name_or_path: cannot load '{source}' ({why}); give a local directory "
+                         f"or a hub name reachable from here")
+
+
+def load_tokenizer(source: str) -> Any:
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True)
+    except (OSError, ValueError) as exc:
+        raise _hub_hint(source, exc) from None
+    if not tokenizer.is_fast:
+        raise PipelineError(f"model.name_or_path: '{source}' has no fast tokenizer (tokenizer.json)")
+    return tokenizer
+
+
+def load_classifier(source: str, label_names: list[str], model_cfg: DictConfig | None = None) -> Any:
+    """A sequence classifier with a head sized for `label_names`; dropout from config when given."""
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    try:
+        config = AutoConfig.from_pretrained(source)
+    except (OSError, ValueError) as exc:
+        raise _hub_hint(source, exc) from None
+    extra: dict[str, Any] = {}
+    if model_cfg is not None:
+        for key, attr in (("hidden_dropout", "hidden_dropout_prob"), ("attention_dropout", "attention_probs_dropout_prob")):
+            if model_cfg.get(key) is not None and hasattr(config, attr):
+                extra[attr] = float(model_cfg[key])
+    config.update({"num_labels": len(label_names), "id2label": dict(enumerate(label_names)),
+                   "label2id": {n: i for i, n in enumerate(label_names)}, **extra})
+    reinit = bool(model_cfg.get("reinit_head", False)) if model_cfg is not None else False
+    try:
+        return AutoModelForSequenceClassification.from_pretrained(source, config=config,
+                                                                  ignore_mismatched_sizes=reinit)
+    except (OSError, ValueError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise PipelineError(f"model.name_or_path: '{source}' cannot be loaded as a classifier with "
+                            f"{len(label_names)} labels ({first}); set model.reinit_head=true to replace "
+                            f"its head") from None
+
+
+def file_size(path: str | Path) -> int:
+    """Bytes on disk of a file or a whole directory."""
+    path = Path(path)
+    return path.stat().st_size if path.is_file() else sum(p.stat().st_size for p in path.rglob("*") if p.is_file())

@@ -1,0 +1,64 @@
+"""Read a user's labelled table (CSV, JSONL or Parquet) with errors that name the file and field."""
+from __future__ import annotations
+
+import csv
+import difflib
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import PipelineError
+
+FORMATS = {".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
+COMPRESSION_SUFFIXES = {".bz2", ".gz", ".xz", ".zip", ".zst"}
+
+
+def detect_format(path: Path, declared: str = "auto") -> str:
+    if declared != "auto":
+        if declared not in set(FORMATS.values()):
+            raise PipelineError(f"data.format: unknown format '{declared}' (use csv, jsonl, parquet or auto)")
+        return declared
+    suffixes = [s for s in path.suffixes if s.lower() not in COMPRESSION_SUFFIXES]
+    fmt = FORMATS.get(suffixes[-1].lower()) if suffixes else None
+    if fmt is None:
+        raise PipelineError(f"{path}: cannot tell the format from the name; set data.format to csv, jsonl or parquet")
+    return fmt
+
+
+def read_table(path: Path, fmt: str = "auto", sep: str | None = None, encoding: str = "utf-8") -> pd.DataFrame:
+    """Load a table; every failure becomes a one-line PipelineError naming the file."""
+    if not path.is_file():
+        raise PipelineError(f"{path}: file not found (set data.path, or put the file under data/raw/)")
+    fmt = detect_format(path, fmt)
+    if path.stat().st_size == 0:
+        raise PipelineError(f"{path}: the file is empty")
+    try:
+        if fmt == "csv":
+            # sep=None sniffs `,` `;` `\t`; utf-8-sig also strips a BOM
+            enc = "utf-8-sig" if encoding.lower().replace("_", "-") == "utf-8" else encoding
+            df = pd.read_csv(path, sep=sep, engine="python" if sep is None else "c", encoding=enc,
+                             dtype=str, keep_default_na=False, na_values=[""], on_bad_lines="error")
+        elif fmt == "jsonl":
+            df = pd.read_json(path, lines=True, dtype=False, encoding=encoding)
+        else:
+            df = pd.read_parquet(path)
+    except UnicodeDecodeError as exc:
+        raise PipelineError(f"{path}: not valid {encoding} at byte {exc.start}; re-encode the file as UTF-8 "
+                            f"or set data.encoding") from None
+    except pd.errors.EmptyDataError:
+        raise PipelineError(f"{path}: the file is empty") from None
+    except (pd.errors.ParserError, csv.Error, ValueError, OSError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise PipelineError(f"{path}: cannot parse as {fmt}: {first_line}") from None
+    if df.empty:
+        raise PipelineError(f"{path}: no rows")
+    return df
+
+
+def require_columns(df: pd.DataFrame, path: Path, **columns: str) -> None:
+    """`require_columns(df, path, text_column='text')`: say which key names a missing column."""
+    for key, column in columns.items():
+        if column not in df.columns:
+            close = difflib.get_close_matches(str(column), [str(c) for c in df.columns], n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else f"; columns are {list(df.columns)[:10]}"
+            raise PipelineError(f"{path}: no column '{column}' (data.{key}){hint}")
