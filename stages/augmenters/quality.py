@@ -2,22 +2,10 @@
 from __future__ import annotations
 
 import re
-import string
-import unicodedata
 from typing import Iterable, Sequence
 
 from stages.core.errors import PipelineError
-
-try:  # the clean stage's normaliser, so augment and clean agree on what "the same text" means
-    from stages.core.text import normalise_key
-except ImportError:  # until it lands on main: same contract (TODO lead: delete this fallback)
-    _EDGE_PUNCTUATION = string.punctuation + "“”‘’«»…–—"
-
-    def normalise_key(text: str) -> str:
-        """Lower-case, NFKC, collapsed whitespace, punctuation stripped at both ends."""
-        text = " ".join(unicodedata.normalize("NFKC", text).lower().split())
-        return text.strip(_EDGE_PUNCTUATION + " ")
-
+from stages.core.text import normalise_key  # the clean stage's key: both stages agree on "the same text"
 
 LETTER = re.compile(r"[^\W\d_]")
 
