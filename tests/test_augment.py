@@ -80,16 +80,29 @@ def test_none_is_a_pass_through(tmp_path, monkeypatch):
     assert metrics["rows_added"] == 0 and metrics["rows_total"] == len(TRAIN)
 
 
-def test_unknown_augmenter_is_a_one_line_error(tmp_path):
-    write_clean(tmp_path)
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"seed": 1, "augment": {"augmenters": ["synonym", "mixup"]}}))
-    env = {**os.environ, "PYTHONPATH": str(REPO), "FTPIPE_PARAMS": str(tmp_path / "params.yaml")}
+def run_as_process(root: Path, augment_cfg: dict, **env: str) -> subprocess.CompletedProcess:
+    """`python -m stages.augment` in `root`, as DVC runs it."""
+    write_clean(root)
+    (root / "params.yaml").write_text(yaml.safe_dump({"seed": 1, "augment": augment_cfg}))
+    env = {**os.environ, "PYTHONPATH": str(REPO), "FTPIPE_PARAMS": str(root / "params.yaml"), **env}
     env.pop("FTPIPE_VERBOSE", None)
-    done = subprocess.run([sys.executable, "-m", "stages.augment"], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run([sys.executable, "-m", "stages.augment"], cwd=root, env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_unknown_augmenter_is_a_one_line_error(tmp_path):
+    done = run_as_process(tmp_path, {"augmenters": ["synonym", "mixup"]})
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
         "error: augment.augmenters[1]: unknown augmenter 'mixup' (known: synonym, backtranslation)"]
+    assert not (tmp_path / "data" / "augmented").exists()
+
+
+def test_missing_wordnet_names_the_setup_command(tmp_path):
+    done = run_as_process(tmp_path, {"augmenters": ["synonym"]}, NLTK_DATA=str(tmp_path / "empty"))
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1
+    assert lines[0].startswith("error: WordNet 3.0 not found") and "run `make nlp-resources`" in lines[0]
     assert not (tmp_path / "data" / "augmented").exists()
 
 

@@ -88,6 +88,7 @@ class SynonymAugmenter:
         stopwords = list(DEFAULT_STOPWORDS) + list(cfg.get("stopwords") or [])
         self.copies = int(cfg.get("copies", 1))
         self.batch_size = int(cfg.get("batch_size", 256))
+        load_wordnet()  # the cheaper check first: a missing resource fails in seconds
         self.tagger = load_tagger(cfg.get("tagger"))
         self.aug = build_synonym_augmenter(float(cfg.get("aug_p", 0.1)), int(cfg.get("aug_min", 1)),
                                            int(cfg.get("aug_max", 10)), stopwords, self.tagger)
