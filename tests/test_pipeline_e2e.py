@@ -1,0 +1,71 @@
+"""End to end: real `dvc repro` of the whole DAG on real data, tracked in a real MLflow store."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.conftest import compose_params, run
+
+STAGES = ["clean", "augment", "tokenize", "train", "evaluate", "compress"]
+TINY_RUN = ["data.max_rows=300", "train.epochs=1", "train.batch_size=16", "compress.latency_repeats=5"]
+TIMING_KEYS = {"seconds", "samples_per_second", "tokens_per_second"}
+
+
+def repro(project, *args):
+    return run(["dvc", "repro", *args], project).stdout
+
+
+def ran_stages(output: str) -> list[str]:
+    return [s for s in STAGES if f"Running stage '{s}'" in output]
+
+
+def test_dvc_repro_minilm_end_to_end(project):
+    """The essential path on the packaged MiniLM: outputs, MLflow run, no-op and partial reruns."""
+    compose_params(project, *TINY_RUN)
+    first = repro(project)
+    assert ran_stages(first) == STAGES
+    for out in ["data/clean/train.parquet", "data/augmented/train.parquet", "data/tokenized/test.parquet",
+                "models/finetuned/model.safetensors", "models/finetuned/tokenizer.json", "metrics/metrics.json",
+                "reports/evaluate/confusion.png", "reports/evaluate/reliability.png", "plots/confusion.csv",
+                "reports/evaluate/misclassified.csv", "plots/train_curves.csv", "metrics/compression.json"]:
+        assert (project / out).exists(), out
+    metrics = json.loads((project / "metrics/metrics.json").read_text())
+    assert 0.5 <= metrics["accuracy"] <= 1 and set(metrics["per_class"]) == {"fresh", "rotten"}
+
+    run_id = json.loads((project / "models/mlflow_run.json").read_text())["run_id"]
+    client = MlflowClient(f"sqlite:///{project}/mlflow.db")
+    mlrun = client.get_run(run_id)
+    assert mlrun.info.status == "FINISHED"
+    assert mlrun.data.params["train.lr"] == "5e-05" and mlrun.data.params["seed"] == "42"
+    assert mlrun.data.tags["seed"] == "42" and len(mlrun.data.tags["git.commit"]) == 40
+    assert "version.torch" in mlrun.data.tags and mlrun.data.tags["device"] == "cpu"
+    for key in ("val_accuracy", "test_accuracy", "test_macro_f1", "test_ece", "compress.torch_int8.accuracy",
+                "clean.rows_kept"):
+        assert key in mlrun.data.metrics, key
+    assert mlrun.data.metrics["test_accuracy"] == pytest.approx(metrics["accuracy"])
+    assert [m.step for m in client.get_metric_history(run_id, "val_accuracy")] == [1]
+    artifacts = {a.path for a in client.list_artifacts(run_id)}
+    assert {"model", "evaluate", "train", "compress"} <= artifacts
+
+    assert ran_stages(repro(project)) == []                    # nothing changed: nothing runs
+    compose_params(project, *TINY_RUN, "evaluate.calibration_bins=5")
+    assert ran_stages(repro(project)) == ["evaluate"]          # an evaluate-only param
+
+
+def test_same_seed_twice_gives_identical_metrics(tmp_path, project, tiny_model_dir):
+    """Two runs from clean, same seed, separate copies: byte-identical metrics.json on CPU."""
+    import shutil
+
+    second = tmp_path / "second"
+    shutil.copytree(project, second)
+    results = []
+    for copy in (project, second):
+        compose_params(copy, *TINY_RUN, f"model.name_or_path={tiny_model_dir}", "train.epochs=2",
+                       "mlflow.log_model=false")
+        run(["dvc", "repro", "evaluate"], copy)
+        train = json.loads((copy / "metrics/train.json").read_text())
+        results.append(((copy / "metrics/metrics.json").read_text(),
+                        {k: v for k, v in train.items() if k not in TIMING_KEYS}))
+    assert results[0] == results[1]
