@@ -38,56 +38,74 @@ def label_caps(labels: pd.Series, spec: Any, names: Sequence[str]) -> dict[int, 
     return caps
 
 
-def run_augmenters(train: pd.DataFrame, augmenters: Sequence[Any], seed: int, held_out: set[str],
-                   caps: dict[int, int | None], sample_size: int = 20) -> tuple[pd.DataFrame, dict, dict]:
-    """New rows (text, label, source_row, origin), per-augmenter metrics, and before/after samples."""
-    taken = {normalise_key(t) for t in train["text"]}
-    added_per_label: Counter[int] = Counter()
-    rows, metrics, samples = [], {}, {}
-    for aug in augmenters:
-        stats = Counter(rows_generated=0, rows_added=0, dropped_unchanged=0, dropped_leak=0,
-                        dropped_duplicate=0, dropped_over_balance=0)
-        kept, pairs, distances, start = [], [], [], time.perf_counter()
-        for copy in range(aug.copies):
-            todo = [i for i, label in enumerate(train["label"]) if int(label) in caps]
-            bar = tqdm(total=len(todo), desc=f"{aug.name} {copy + 1}/{aug.copies}", unit="text", disable=None)
+class Keeper:
+    """Decides, row by row, which paraphrases join the train split, and keeps the counts for the report."""
+
+    def __init__(self, train: pd.DataFrame, held_out: set[str], caps: dict[int, int | None]):
+        self.taken = {normalise_key(t) for t in train["text"]}
+        self.held_out, self.caps = held_out, caps
+        self.added: Counter[int] = Counter()
+
+    def full_labels(self) -> set[int]:
+        return {lab for lab, cap in self.caps.items() if cap is not None and self.added[lab] >= cap}
+
+    def reason_to_drop(self, text: str, original: str, label: int) -> str | None:
+        reason = drop_reason(text, original, self.taken, self.held_out)
+        if reason is None and label in self.full_labels():
+            reason = "over_balance"
+        if reason is None:
+            self.taken.add(normalise_key(text))
+            self.added[label] += 1
+        return reason
+
+
+def run_one(aug: Any, train: pd.DataFrame, seed: int, keeper: Keeper) -> tuple[list[dict], dict]:
+    """All copies of one augmenter, batched: the kept rows and the augmenter's metrics."""
+    texts, labels = train["text"].tolist(), train["label"].astype(int).tolist()
+    sources = train["source_row"].astype(int).tolist()
+    stats = Counter(rows_generated=0, dropped_unchanged=0, dropped_leak=0, dropped_duplicate=0,
+                    dropped_over_balance=0)
+    kept, distances, start = [], [], time.perf_counter()
+    for copy in range(aug.copies):
+        todo = [i for i, label in enumerate(labels) if label in keeper.caps]
+        with tqdm(total=len(todo), desc=f"{aug.name} {copy + 1}/{aug.copies}", unit="text", disable=None) as bar:
             for at in range(0, len(todo), aug.batch_size):
-                # rows of a label that reached its balancing cap are not even sent to the augmenter
-                full = {lab for lab, cap in caps.items() if cap is not None and added_per_label[lab] >= cap}
-                batch = [i for i in todo[at:at + aug.batch_size] if int(train["label"].iat[i]) not in full]
-                stats["dropped_over_balance"] += min(aug.batch_size, len(todo) - at) - len(batch)
-                originals = [train["text"].iat[i] for i in batch]
-                sources = [int(train["source_row"].iat[i]) for i in batch]
-                seeds = [example_seed(seed, aug.name, copy, s) for s in sources]
-                outputs = aug.augment(originals, seeds, copy)
+                chunk = todo[at:at + aug.batch_size]
+                full = keeper.full_labels()  # a label at its balancing cap is not even sent to the augmenter
+                batch = [i for i in chunk if labels[i] not in full]
+                stats["dropped_over_balance"] += len(chunk) - len(batch)
+                seeds = [example_seed(seed, aug.name, copy, sources[i]) for i in batch]
+                outputs = aug.augment([texts[i] for i in batch], seeds, copy)
                 if len(outputs) != len(batch):
                     raise PipelineError(f"augmenter {aug.name} returned {len(outputs)} texts for {len(batch)}")
                 stats["rows_generated"] += len(batch)
-                for i, original, source, text in zip(batch, originals, sources, outputs):
-                    label = int(train["label"].iat[i])
-                    reason = drop_reason(text, original, taken, held_out)
-                    if reason is None and caps[label] is not None and added_per_label[label] >= caps[label]:
-                        reason = "over_balance"
+                for i, text in zip(batch, outputs):
+                    reason = keeper.reason_to_drop(text, texts[i], labels[i])
                     if reason:
                         stats[f"dropped_{reason}"] += 1
                         continue
-                    taken.add(normalise_key(text))
-                    added_per_label[label] += 1
-                    distances.append(word_edit_distance(original, text))
-                    kept.append({"text": text, "label": label, "source_row": source, "origin": aug.name})
-                    pairs.append({"source_row": source, "label": label, "before": original, "after": text})
-                bar.update(min(aug.batch_size, len(todo) - at))
-            bar.close()
-        seconds = time.perf_counter() - start
-        generated = stats["rows_generated"]
-        metrics[aug.name] = {
-            **stats, "rows_added": len(kept),
-            "changed_share": round(1 - stats["dropped_unchanged"] / generated, 4) if generated else 0.0,
-            "mean_word_edit_distance": round(sum(distances) / len(distances), 3) if distances else 0.0,
-            "seconds": round(seconds, 2), "texts_per_second": round(generated / seconds, 1) if seconds else 0.0,
-        }
-        picked = random.Random(seed).sample(range(len(kept)), min(sample_size, len(kept)))
-        samples[aug.name] = [pairs[i] for i in sorted(picked)]
+                    distances.append(word_edit_distance(texts[i], text))
+                    kept.append({"text": text, "label": labels[i], "source_row": sources[i], "origin": aug.name,
+                                 "before": texts[i]})
+                bar.update(len(chunk))
+    seconds, generated = time.perf_counter() - start, stats["rows_generated"]
+    return kept, {
+        **stats, "rows_added": len(kept),
+        "changed_share": round(1 - stats["dropped_unchanged"] / generated, 4) if generated else 0.0,
+        "mean_word_edit_distance": round(sum(distances) / len(distances), 3) if distances else 0.0,
+        "seconds": round(seconds, 2), "texts_per_second": round(generated / seconds, 1) if seconds else 0.0,
+    }
+
+
+def run_augmenters(train: pd.DataFrame, augmenters: Sequence[Any], seed: int, held_out: set[str],
+                   caps: dict[int, int | None], sample_size: int = 20) -> tuple[pd.DataFrame, dict, dict]:
+    """New rows (text, label, source_row, origin), per-augmenter metrics, and before/after samples."""
+    keeper, rows, metrics, samples = Keeper(train, held_out, caps), [], {}, {}
+    for aug in augmenters:
+        kept, metrics[aug.name] = run_one(aug, train, seed, keeper)
+        picked = sorted(random.Random(seed).sample(range(len(kept)), min(sample_size, len(kept))))
+        samples[aug.name] = [{"source_row": kept[i]["source_row"], "label": kept[i]["label"],
+                              "before": kept[i]["before"], "after": kept[i]["text"]} for i in picked]
         rows.extend(kept)
     new = pd.DataFrame(rows, columns=["text", "label", "source_row", "origin"])
     return new.astype({"label": "int64", "source_row": "int64"}), metrics, samples
