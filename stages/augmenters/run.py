@@ -49,6 +49,12 @@ class Keeper:
     def full_labels(self) -> set[int]:
         return {lab for lab, cap in self.caps.items() if cap is not None and self.added[lab] >= cap}
 
+    def still_needed(self) -> int | None:
+        """Rows the balancing caps still admit in all (None when some label has no cap)."""
+        if any(cap is None for cap in self.caps.values()):
+            return None
+        return sum(max(cap - self.added[lab], 0) for lab, cap in self.caps.items())
+
     def reason_to_drop(self, text: str, original: str, label: int) -> str | None:
         reason = drop_reason(text, original, self.taken, self.held_out)
         if reason is None and label in self.full_labels():
@@ -69,8 +75,11 @@ def run_one(aug: Any, train: pd.DataFrame, seed: int, keeper: Keeper) -> tuple[l
     for copy in range(aug.copies):
         todo = [i for i, label in enumerate(labels) if label in keeper.caps]
         with tqdm(total=len(todo), desc=f"{aug.name} {copy + 1}/{aug.copies}", unit="text", disable=None) as bar:
-            for at in range(0, len(todo), aug.batch_size):
-                chunk = todo[at:at + aug.batch_size]
+            at = 0
+            while at < len(todo):
+                # when balancing, send little more than the caps still admit rather than whole batches
+                chunk = todo[at:at + min(aug.batch_size, keeper.still_needed() or aug.batch_size)]
+                at += len(chunk)
                 full = keeper.full_labels()  # a label at its balancing cap is not even sent to the augmenter
                 batch = [i for i in chunk if labels[i] not in full]
                 stats["dropped_over_balance"] += len(chunk) - len(batch)
