@@ -209,3 +209,8 @@ def test_minority_balancing_in_the_stage(tmp_path, monkeypatch):
     added = out[out["origin"] != "original"]
     assert list(added["label"]) == [0, 0]
     assert out["label"].value_counts().to_dict() == {0: 7, 1: 7}
+
+
+def test_unsupported_pivot_says_which_are_installed():
+    with pytest.raises(PipelineError, match=r"pivots: Apertium has no mode 'eng-fra'.*eng-spa.*use es or ca"):
+        ApertiumBackend("en", "fr")

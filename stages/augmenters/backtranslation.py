@@ -45,7 +45,11 @@ class ApertiumBackend:
         self.forward, self.backward = f"{codes[0]}-{codes[1]}", f"{codes[1]}-{codes[0]}"
         for mode in (self.forward, self.backward):
             if mode not in listed:
-                raise missing(f"Apertium mode '{mode}' (augment.backtranslation.pivots: {pivot}) is not installed")
+                if pivot in ("es", "ca"):  # the pairs the set-up script installs
+                    raise missing(f"Apertium mode '{mode}' (augment.backtranslation.pivots: {pivot}) is not installed")
+                raise PipelineError(f"augment.backtranslation.pivots: Apertium has no mode '{mode}' here (installed: "
+                                    f"{', '.join(m for m in listed if '-' in m) or 'none'}); use es or ca, or "
+                                    "install that pair's Debian package apertium-*")
         self.timeout_s = timeout_s
 
     def _run(self, mode: str, texts: list[str]) -> list[str]:
