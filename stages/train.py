@@ -27,7 +27,7 @@ from stages.core.logs import get_logger
 from stages.core.modeling import load_classifier, load_tokenizer, model_source
 from stages.core.optim import build_optimizer, build_scheduler, set_trainable
 from stages.core.plots import curves
-from stages.core.runtime import check_train_config, pick_device, upstream_metrics
+from stages.core.runtime import check_train_config, pick_device, upstream_metrics, upstream_reports
 from stages.core.seeding import seed_everything
 from stages.core.tracking import start_train_run
 
@@ -79,6 +79,8 @@ def main() -> None:
         if loop["run_id"] is None:
             mlflow.log_params(flatten(cfg))
             mlflow.log_metrics(upstream_metrics())
+            for path, folder in upstream_reports():
+                mlflow.log_artifact(path, folder)
         loop["run_id"] = run.info.run_id
         metric, patience = train.early_stopping.metric, train.early_stopping.patience
         for epoch in range(loop["epoch"], train.epochs):
