@@ -34,6 +34,12 @@ def quantize_torch(model, embeddings: bool):
     return quantize_dynamic(model, qconfig_spec=spec, dtype=torch.qint8)
 
 
+def encode(tokenizer, texts: list[str], max_length: int) -> dict[str, np.ndarray]:
+    """int64 model inputs, padded to the longest text in the batch (not to max_length): short texts stay cheap."""
+    enc = tokenizer(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="np")
+    return {k: np.asarray(enc[k], dtype=np.int64) for k in MODEL_INPUTS if k in enc}
+
+
 class Predictor:
     """Tokenizer + model of one variant; `predict(texts)` gives labels and probabilities."""
 
@@ -98,10 +104,7 @@ class Predictor:
         return self.session.run(["logits"], {k: encoded[k] for k in self.input_names})[0]
 
     def encode(self, texts: list[str]) -> dict[str, np.ndarray]:
-        """Pad to the longest text in the batch (not to max_length): short texts stay cheap."""
-        enc = self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_length,
-                             return_tensors="np")
-        return {k: np.asarray(enc[k], dtype=np.int64) for k in MODEL_INPUTS if k in enc}
+        return encode(self.tokenizer, texts, self.max_length)
 
     def logits(self, encoded: dict[str, np.ndarray]) -> np.ndarray:
         return self._run(encoded)
