@@ -5,15 +5,13 @@ ship the fastest within the accuracy gate to deploy/ and register it in MLflow.
 """
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pandas as pd
 import torch
 from omegaconf import OmegaConf
 
-from stages.compressors.runtime import Predictor, encode
-from stages.compressors import bundle, deploy, distill, gate, measure, onnx_export, quantize, report
+from stages.compressors import deploy, gate, measure, report, variants
 from stages.core import tracking
 from stages.core.config import flatten, load_params
 from stages.core.errors import PipelineError, run_stage
@@ -54,22 +52,6 @@ def load_teacher(directory: Path):
     return model, AutoTokenizer.from_pretrained(directory), labels
 
 
-def pick_onnx_int8(root: Path, name: str, source: Path, c, new_bundle, measure_fn, reference_acc) -> dict:
-    """Build QInt8 and QUInt8 (or the configured one), keep the faster within the gate as `name`."""
-    types = ["QInt8", "QUInt8"] if c.onnx.weight_type == "auto" else [c.onnx.weight_type]
-    tried = {t: measure_fn(new_bundle(root / f"{name}_{t}", "onnx", onnx_export.quantize_onnx(source, t))) for t in types}
-    ok = [t for t in types if tried[t]["accuracy"] >= reference_acc - c.max_accuracy_drop] or types
-    best = min(ok, key=lambda t: tried[t]["latency_p50_ms_b1"])
-    for t in types:
-        if t == best:
-            (root / f"{name}_{t}").rename(root / name)
-        else:
-            shutil.rmtree(root / f"{name}_{t}")
-    log.info("%s: weight type %s chosen (p50 b1 ms: %s)", name, best,
-             {t: round(r["latency_p50_ms_b1"], 2) for t, r in tried.items()})
-    return tried[best] | {"weight_type": best, "weight_type_trials": {t: {k: r[k] for k in ("accuracy", "latency_p50_ms_b1")} for t, r in tried.items()}}
-
-
 def main() -> None:
     cfg = load_params()
     c = cfg.compress
@@ -77,93 +59,62 @@ def main() -> None:
     teacher, tokenizer, labels = load_teacher(MODEL_DIR)
     test = read_split(TEST).head(c.latency.get("max_test_rows") or None)
     texts, y = test.text.astype(str).tolist(), test.label.astype(int).tolist()
+    # distillation trains on the augmented split when the augment stage produced one
+    use_augmented = AUGMENTED.is_file() and cfg.get("augment", {}).get("enabled", True)
+    train = read_split(AUGMENTED if use_augmented else TRAIN) if "distilled" in names else None
     seed_everything(int(cfg.seed))
     torch.set_num_threads(int(c.threads))
-    max_length = int(c.get("max_length") or cfg.model.max_length)
     settings = {"threads": int(c.threads), "warmup": int(c.latency.warmup), "repeats": int(c.latency.repeats),
-                "batch_sizes": list(c.latency.batch_sizes)}
-    run_measure = measure.measure_isolated if c.latency.get("isolate", True) else measure.measure_variant
-    results: dict[str, dict] = {}
+                "batch_sizes": [int(b) for b in c.latency.batch_sizes]}
+    max_drop = float(c.max_accuracy_drop)
 
     with atomic_path(OUT_DIR, is_dir=True) as root:  # a failed run keeps the previous variants
-        def new_bundle(path, fmt, writer, **extra):
-            return bundle.write_bundle(path, fmt, writer, tokenizer, labels, max_length, **extra)
-
-        def measured(path: Path) -> dict:
-            log.info("measuring %s", path.name)
-            return run_measure(path, texts, y, settings)
-
-        results["fp32"] = measured(new_bundle(root / "fp32", "hf", bundle.save_hf(teacher)))
-        reference_acc = results["fp32"]["accuracy"]
-        if "torch_int8" in names:
-            quantized = quantize.torch_int8(teacher, embeddings=bool(c.torch_int8.embeddings))
-            results["torch_int8"] = measured(new_bundle(root / "torch_int8", "torch_int8", quantize.save_torch_int8(
-                quantized), embeddings=bool(c.torch_int8.embeddings)))
-        if {"onnx_fp32", "onnx_int8"} & set(names):
-            sample = encode(tokenizer, texts[:2], max_length)
-            onnx_dir = new_bundle(root / "onnx_fp32", "onnx", onnx_export.export_onnx(teacher, sample, int(c.onnx.opset), c.onnx.exporter))
-            check = Predictor(onnx_dir, threads=int(c.threads))
-            diff = onnx_export.max_abs_diff(teacher, check, [check.encode(texts[i:i + 32]) for i in (0, 32)])
-            log.info("ONNX export vs PyTorch: max abs logit diff %.2e on 2 test batches", diff)
-            if diff > float(c.onnx.tolerance):
-                raise PipelineError(f"compress.onnx.tolerance: exported graph differs from PyTorch by {diff:.2e}")
-            if "onnx_fp32" in names:
-                results["onnx_fp32"] = measured(onnx_dir) | {"export_max_abs_diff": diff}
-            if "onnx_int8" in names:
-                results["onnx_int8"] = pick_onnx_int8(root, "onnx_int8", onnx_dir / onnx_export.FILE, c, new_bundle, measured, reference_acc)
-            if "onnx_fp32" not in names:
-                shutil.rmtree(onnx_dir)
-        if "distilled" in names:
-            d = c.distill
-            train = read_split(AUGMENTED if AUGMENTED.is_file() and cfg.get("augment", {}).get("enabled", True) else TRAIN)
-            train = train.head(d.get("max_train_rows") or None)
-            student = distill.make_student(teacher, int(d.layers))
-            log.info("distilling %d -> %d layers on %d rows", teacher.config.num_hidden_layers, int(d.layers), len(train))
-            losses = distill.train_student(student, teacher, tokenizer, train.text.astype(str).tolist(),
-                                           train.label.astype(int).tolist(), d, int(cfg.seed))
-            student.eval()
-            results["distilled"] = measured(new_bundle(root / "distilled", "hf", bundle.save_hf(student))) | {
-                "distill_first_loss": losses[0], "distill_last_loss": losses[-1]}
-            if d.get("quantize_student", False):
-                sample = encode(tokenizer, texts[:2], max_length)
-                exported = new_bundle(  # only the source for int8
-                    root / "distilled_onnx", "onnx", onnx_export.export_onnx(student, sample, int(c.onnx.opset), c.onnx.exporter))
-                results["distilled_onnx_int8"] = pick_onnx_int8(root, "distilled_onnx_int8", exported / onnx_export.FILE, c, new_bundle, measured, reference_acc)
-                shutil.rmtree(exported)
-
-        reference_preds = results["fp32"]["predictions"]
+        dirs, facts = variants.build_variants(names, teacher, tokenizer, labels, texts, cfg, root, train)
+        log.info("measuring %s (%d test texts, %d threads)", list(dirs), len(texts), settings["threads"])
+        results = measure.measure_all(dirs, texts, y, settings, isolated=bool(c.latency.get("isolate", True)))
+        floor = results["fp32"]["accuracy"] - max_drop - gate.EPS
+        for name in ("onnx_int8", "distilled_onnx_int8"):
+            if any(k.startswith(f"{name}[") for k in results):
+                variants.keep_best_weight_type(results, root, name, floor)
+        reference, reference_preds = results["fp32"], results["fp32"]["predictions"]
+        for name, r in results.items():
+            r |= facts.get(name, {})
+            r["delta_accuracy"] = r["accuracy"] - reference["accuracy"]
+            r["delta_macro_f1"] = r["macro_f1"] - reference["macro_f1"]
+            r["speedup_b1"] = reference["latency_p50_ms_b1"] / r["latency_p50_ms_b1"]
+            r["size_ratio"] = reference["size_mb"] / r["size_mb"]
         for r in results.values():
-            r["delta_accuracy"] = r["accuracy"] - reference_acc
-            r["delta_macro_f1"] = r["macro_f1"] - results["fp32"]["macro_f1"]
             r["agreement"] = sum(a == b for a, b in zip(r.pop("predictions"), reference_preds)) / len(reference_preds)
-            r["speedup_b1"] = results["fp32"]["latency_p50_ms_b1"] / r["latency_p50_ms_b1"]
-            r["size_ratio"] = results["fp32"]["size_mb"] / r["size_mb"]
-        winner, reason = gate.choose(results, float(c.max_accuracy_drop))
+        winner, reason = gate.choose(results, max_drop)
         deploy.ship(root / winner, DEPLOY_DIR)
 
-    log.info("compression results (model call only, %d threads, %d test texts):\n%s", settings["threads"],
-             len(texts), report.table(results, winner))
+    log.info("results (model call only; batch-1 p50/p95 latency, batch-32 throughput):\n%s", report.table(results, winner))
     log.info("shipping %s: %s", winner, reason)
-    summary = {"shipped": winner, "reason": reason, "max_accuracy_drop": float(c.max_accuracy_drop),
-               "settings": settings, "test_rows": len(texts), "variants": results}
-    write_json(METRICS, summary)
+    write_json(METRICS, {"shipped": winner, "reason": reason, "max_accuracy_drop": max_drop, "test_rows": len(texts),
+                         "settings": settings, "variants": results})
     write_csv(PLOT_DATA, report.plot_rows(results))
-    report.plot_tradeoff(results, reference_acc - float(c.max_accuracy_drop), winner, PLOT_PNG)
+    report.plot_tradeoff(results, reference["accuracy"] - max_drop, winner, PLOT_PNG)
+    log_to_mlflow(cfg, results, winner, reason)
 
+
+def log_to_mlflow(cfg, results: dict[str, dict], winner: str, reason: str) -> None:
+    """Figures, plot and report into the model's run; deploy/ as a registered pyfunc."""
     import mlflow
 
+    c = cfg.compress
     with tracking.resume_run(cfg):
-        mlflow.log_params({f"compress.{k}": v for k, v in flatten(OmegaConf.to_container(c)).items()})
+        # a dict artifact, not params: MLflow refuses to change a param when compress reruns in the same run
+        mlflow.log_dict(flatten(OmegaConf.to_container(c)), "compression/config.json")
         mlflow.log_metrics({f"compress.{n}.{k}": float(v) for n, r in results.items() for k, v in r.items()
-                            if isinstance(v, (int, float))})
+                            if isinstance(v, (int, float)) and not isinstance(v, bool)})
         mlflow.set_tags({"compress.shipped": winner, "compress.reason": reason[:5000]})
         for path in (METRICS, PLOT_DATA, PLOT_PNG):
             mlflow.log_artifact(str(path), artifact_path="compression")
         tags = {"variant": winner, **{k: f"{results[winner][k]:.6g}" for k in (
             "accuracy", "macro_f1", "delta_accuracy", "latency_p50_ms_b1", "size_mb")}}
-        info = deploy.log_and_register(DEPLOY_DIR, c.registry.model_name if c.registry.enabled else None, tags)
-        log.info("deploy/ logged as %s%s", info.model_uri,
-                 f"; registered {c.registry.model_name} v{info.registered_model_version}" if c.registry.enabled else "")
+        name = c.registry.model_name if c.registry.enabled else None
+        info = deploy.log_and_register(DEPLOY_DIR, name, tags)
+        log.info("deploy/ logged as %s%s", info.model_uri, f"; registered {name} v{info.registered_model_version}" if name else "")
 
 
 if __name__ == "__main__":

@@ -1,15 +1,17 @@
 """Score every variant the same way: accuracy, macro-F1, latency, throughput, size, peak memory.
 
-Each variant is loaded from its own directory through the `predict.py` runtime it ships with, so
-what is measured is what would be deployed. With `isolated=True` each variant runs in a fresh
-process: peak memory is then that process's own, and no allocator or thread-pool state leaks
-between variants. Timings cover the model call only (texts are tokenized beforehand, identically).
+Each variant is loaded from its own directory through the `predict.py` runtime it ships with, so what
+is measured is what would be deployed. Two passes:
+- scoring: a fresh process per variant (`isolated=True`) loads it and classifies the test set, giving
+  accuracy, predictions and that process's peak resident memory;
+- timing: all variants loaded in one process and timed in interleaved rounds on identical batches, so
+  load from other processes on a shared CPU falls on every variant alike. Only the model call is
+  timed (tokenization is the same for all variants and done beforehand).
 """
 from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -33,62 +35,80 @@ def predict_all(predictor, texts: list[str], batch_size: int = 32) -> np.ndarray
     return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
 
-def time_batches(predictor, texts: list[str], batch_size: int, warmup: int, repeats: int) -> dict[str, float]:
-    """p50/p95 per call (ms) and texts/s over `repeats` timed calls, test texts taken in order."""
-    starts = [(i * batch_size) % max(1, len(texts) - batch_size + 1) for i in range(warmup + repeats)]
-    batches = [predictor.encode(texts[s:s + batch_size]) for s in starts]
-    for batch in batches[:warmup]:
-        predictor.logits(batch)
-    seconds = []
-    for batch in batches[warmup:]:
-        start = time.perf_counter()
-        predictor.logits(batch)
-        seconds.append(time.perf_counter() - start)
-    n_texts = sum(len(b["input_ids"]) for b in batches[warmup:])
-    return {f"latency_p50_ms_b{batch_size}": 1000 * float(np.percentile(seconds, 50)),
-            f"latency_p95_ms_b{batch_size}": 1000 * float(np.percentile(seconds, 95)),
-            f"throughput_b{batch_size}": n_texts / sum(seconds)}
+def peak_rss_mb() -> float:
+    """This process's resident-memory high-water mark. VmHWM, not ru_maxrss: Linux carries a forked
+    parent's peak into ru_maxrss of the child even across exec."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024 / 1e6
+    return float("nan")
 
 
-def rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
-
-
-def measure_variant(directory: Path, texts: list[str], labels: list[int], settings: dict) -> dict:
-    """All figures for one variant directory, in this process. `predictions` is kept for agreement."""
+def score_variant(directory: Path, texts: list[str], labels: list[int], threads: int) -> dict:
+    """Size, accuracy, macro-F1, predictions (for agreement) and this process's peak RSS."""
     from .bundle import model_size_mb
     from .runtime import Predictor
 
-    before = rss_mb()
-    predictor = Predictor(directory, threads=settings["threads"])
+    predictor = Predictor(directory, threads=threads)
     predictions = predict_all(predictor, texts)
-    result = {"size_mb": model_size_mb(Path(directory)), "threads": settings["threads"],
-              **classification_metrics(predictions, np.asarray(labels))}
-    for batch_size in settings["batch_sizes"]:
-        result |= time_batches(predictor, texts, batch_size, settings["warmup"], settings["repeats"])
-    # ru_maxrss is the whole process's peak (KiB on Linux); only meaningful in a fresh process
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6
-    result["peak_over_baseline_mb"] = result["peak_rss_mb"] - before
-    result["predictions"] = predictions.tolist()
-    return result
+    return {"size_mb": model_size_mb(Path(directory)), **classification_metrics(predictions, np.asarray(labels)),
+            "peak_rss_mb": peak_rss_mb(),
+            "predictions": predictions.tolist()}
 
 
-def measure_isolated(directory: Path, texts: list[str], labels: list[int], settings: dict) -> dict:
-    """`measure_variant` in a fresh Python process with the thread count pinned in its environment."""
+def score_isolated(directory: Path, texts: list[str], labels: list[int], threads: int) -> dict:
+    """`score_variant` in a fresh Python process with the thread count pinned in its environment."""
     with tempfile.TemporaryDirectory() as tmp:
         job = Path(tmp) / "job.json"
-        job.write_text(json.dumps({"directory": str(directory), "texts": texts, "labels": labels,
-                                   "settings": settings}))
-        threads = str(settings["threads"])
-        env = os.environ | {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "TOKENIZERS_PARALLELISM": "false"}
+        job.write_text(json.dumps({"directory": str(directory), "texts": texts, "labels": labels, "threads": threads}))
+        env = os.environ | {"OMP_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false"}
         done = subprocess.run([sys.executable, "-m", "stages.compressors.measure", str(job)], env=env,
                               capture_output=True, text=True)
         if done.returncode != 0:
-            raise RuntimeError(f"measuring {directory} failed: {done.stderr.strip().splitlines()[-1:]}")
+            raise RuntimeError(f"scoring {directory} failed: {done.stderr.strip().splitlines()[-1:]}")
         return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def interleaved_timings(predictors: dict, texts: list[str], batch_size: int, warmup: int, repeats: int
+                        ) -> dict[str, dict[str, float]]:
+    """Per variant: p50/p95 ms per call and texts/s. Each round times every variant once on the same
+    batch (test texts in order), the variant order rotating between rounds."""
+    names = list(predictors)
+    starts = [(i * batch_size) % max(1, len(texts) - batch_size + 1) for i in range(warmup + repeats)]
+    encoded = {n: [p.encode(texts[s:s + batch_size]) for s in starts] for n, p in predictors.items()}
+    seconds: dict[str, list[float]] = {n: [] for n in names}
+    for step in range(warmup + repeats):
+        for name in names[step % len(names):] + names[:step % len(names)]:
+            start = time.perf_counter()
+            predictors[name].logits(encoded[name][step])
+            if step >= warmup:
+                seconds[name].append(time.perf_counter() - start)
+    return {n: {f"latency_p50_ms_b{batch_size}": 1000 * float(np.percentile(s, 50)),
+                f"latency_p95_ms_b{batch_size}": 1000 * float(np.percentile(s, 95)),
+                f"throughput_b{batch_size}": batch_size * len(s) / sum(s)} for n, s in seconds.items()}
+
+
+def measure_all(dirs: dict[str, Path], texts: list[str], labels: list[int], settings: dict,
+                isolated: bool = True) -> dict[str, dict]:
+    """Scoring then interleaved timing for every variant directory; settings: threads, warmup,
+    repeats, batch_sizes."""
+    from .runtime import Predictor
+
+    threads = int(settings["threads"])
+    score = score_isolated if isolated else score_variant
+    results = {n: score(d, texts, labels, threads) | {"threads": threads} for n, d in dirs.items()}
+    if not isolated:
+        for r in results.values():
+            r["peak_rss_mb"] = None  # one shared process: not attributable to a variant
+    predictors = {n: Predictor(d, threads=threads) for n, d in dirs.items()}
+    for batch_size in settings["batch_sizes"]:
+        timings = interleaved_timings(predictors, texts, int(batch_size), int(settings["warmup"]),
+                                      int(settings["repeats"]))
+        for name, figures in timings.items():
+            results[name] |= figures
+    return results
 
 
 if __name__ == "__main__":
     job = json.loads(Path(sys.argv[1]).read_text())
-    print(json.dumps(measure_variant(Path(job["directory"]), job["texts"], job["labels"], job["settings"])))
+    print(json.dumps(score_variant(Path(job["directory"]), job["texts"], job["labels"], job["threads"])))

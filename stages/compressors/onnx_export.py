@@ -65,8 +65,11 @@ def without_value_info(source: Path) -> "onnx.ModelProto":
     return model
 
 
-def quantize_onnx(source: Path, weight_type: str) -> Callable[[Path], list[str]]:
-    """Writer: ORT dynamic quantization (MatMul weights and the embedding Gathers to 8 bit)."""
+def quantize_onnx(source: Path, weight_type: str, per_channel: bool = True) -> Callable[[Path], list[str]]:
+    """Writer: ORT dynamic quantization (MatMul weights and the embedding Gathers to 8 bit).
+
+    Per-channel weight scales: per-tensor ones cost MiniLM 1.1-1.3 accuracy points, per-channel 0-0.4.
+    """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     if weight_type not in ("QInt8", "QUInt8"):
@@ -76,7 +79,7 @@ def quantize_onnx(source: Path, weight_type: str) -> Callable[[Path], list[str]]
         prepared = tmp / "prepared.onnx"
         onnx.save(without_value_info(source), str(prepared))
         quantize_dynamic(str(prepared), str(tmp / FILE), weight_type=getattr(QuantType, weight_type),
-                         per_channel=False)
+                         per_channel=per_channel)
         prepared.unlink()
         return [FILE] + sorted(p.name for p in tmp.iterdir() if p.name.startswith(FILE + "."))
     return write

@@ -26,9 +26,9 @@ def quantize_torch(model, embeddings: bool):
     Embeddings hold about half of a MiniLM's bytes and `quantize_dynamic`'s default spec skips them.
     """
     import torch
-    from torch.ao.quantization import default_dynamic_qconfig, float_qparams_weight_only_qconfig, quantize_dynamic
+    from torch.ao.quantization import float_qparams_weight_only_qconfig, per_channel_dynamic_qconfig, quantize_dynamic
 
-    spec = {torch.nn.Linear: default_dynamic_qconfig}
+    spec = {torch.nn.Linear: per_channel_dynamic_qconfig}
     if embeddings:
         spec[torch.nn.Embedding] = float_qparams_weight_only_qconfig
     return quantize_dynamic(model, qconfig_spec=spec, dtype=torch.qint8)
@@ -88,6 +88,9 @@ class Predictor:
         if self.threads:
             options.intra_op_num_threads = self.threads
             options.inter_op_num_threads = 1
+        # idle workers sleep instead of spinning, as torch's do under OMP_WAIT_POLICY=PASSIVE:
+        # spinning steals the CPU from whatever runs next on a small or shared machine
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(self.directory / self.manifest["file"]), options,
                                             providers=["CPUExecutionProvider"])
         self.input_names = [i.name for i in self.session.get_inputs()]
