@@ -61,7 +61,9 @@ def score_isolated(directory: Path, texts: list[str], labels: list[int], threads
     with tempfile.TemporaryDirectory() as tmp:
         job = Path(tmp) / "job.json"
         job.write_text(json.dumps({"directory": str(directory), "texts": texts, "labels": labels, "threads": threads}))
-        env = os.environ | {"OMP_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false"}
+        repo = str(Path(__file__).resolve().parents[2])  # so the child imports this very package
+        env = os.environ | {"OMP_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false",
+                            "PYTHONPATH": os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")]))}
         done = subprocess.run([sys.executable, "-m", "stages.compressors.measure", str(job)], env=env,
                               capture_output=True, text=True)
         if done.returncode != 0:
