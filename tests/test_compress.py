@@ -190,16 +190,22 @@ def run_stage(cwd: Path, params: Path, verbose: str = "0") -> subprocess.Complet
                           text=True, timeout=300)
 
 
-def test_bad_input_gives_one_line_error_and_writes_nothing(tmp_path):
+def test_bad_input_gives_one_line_error_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    from stages import compress
+    from stages.core.errors import run_stage as run_main
+
+    monkeypatch.chdir(tmp_path)
     params = tmp_path / "params.yaml"
-    params.write_text(OmegaConf.to_yaml(stage_params(tmp_path, variants=["fp32", "int4"])))
-    done = run_stage(tmp_path, params)
-    assert done.returncode != 0 and "compress.variants" in done.stderr and "int4" in done.stderr
-    params.write_text(OmegaConf.to_yaml(stage_params(tmp_path)))
-    done = run_stage(tmp_path, params)
-    assert done.returncode != 0 and "models/finetuned/config.json" in done.stderr
-    assert len(done.stderr.strip().splitlines()) == 1
-    assert not any((tmp_path / p).exists() for p in ("models/compressed", "metrics", "deploy"))
+    monkeypatch.setenv("FTPIPE_PARAMS", str(params))
+    monkeypatch.delenv("FTPIPE_VERBOSE", raising=False)
+    for compress_overrides, expected in (({"variants": ["fp32", "int4"]}, "compress.variants"),
+                                         ({}, "models/finetuned/config.json")):
+        params.write_text(OmegaConf.to_yaml(stage_params(tmp_path, **compress_overrides)))
+        with pytest.raises(SystemExit) as exited:
+            run_main(compress.main)
+        err = capsys.readouterr().err.strip()
+        assert exited.value.code != 0 and expected in err and len(err.splitlines()) == 1
+    assert not any((tmp_path / p).exists() for p in ("models/compressed", "metrics", "plots", "deploy"))
 
 
 def stage_params(tmp_path: Path, **compress) -> dict:
