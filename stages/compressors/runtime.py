@@ -76,7 +76,7 @@ class Predictor:
         config = AutoConfig.from_pretrained(self.directory)
         model = AutoModelForSequenceClassification.from_config(config).eval()
         model = quantize_torch(model, embeddings=self.manifest.get("embeddings", False))
-        state = torch.load(self.directory / self.manifest["file"], weights_only=False)
+        state = torch.load(self.directory / self.manifest["file"], weights_only=True)  # tensors only, no pickle code
         model.load_state_dict(state)
         self.model = model
         self._run = self._run_torch
