@@ -5,6 +5,8 @@ ship the fastest within the accuracy gate to deploy/ and register it in MLflow.
 """
 from __future__ import annotations
 
+import os
+
 from pathlib import Path
 
 import pandas as pd
@@ -63,13 +65,15 @@ def main() -> None:
     use_augmented = AUGMENTED.is_file() and cfg.get("augment", {}).get("enabled", True)
     train = read_split(AUGMENTED if use_augmented else TRAIN) if "distilled" in names else None
     seed_everything(int(cfg.seed))
-    torch.set_num_threads(int(c.threads))
+    # building variants (distillation is training) uses every core; measuring uses the fixed count
+    torch.set_num_threads(cfg.train.get("num_threads") or os.cpu_count())
     settings = {"threads": int(c.threads), "warmup": int(c.latency.warmup), "repeats": int(c.latency.repeats),
                 "batch_sizes": [int(b) for b in c.latency.batch_sizes]}
     max_drop = float(c.max_accuracy_drop)
 
     with atomic_path(OUT_DIR, is_dir=True) as root:  # a failed run keeps the previous variants
         dirs, facts = variants.build_variants(names, teacher, tokenizer, labels, texts, cfg, root, train)
+        torch.set_num_threads(int(c.threads))
         log.info("measuring %s (%d test texts, %d threads)", list(dirs), len(texts), settings["threads"])
         results = measure.measure_all(dirs, texts, y, settings, isolated=bool(c.latency.get("isolate", True)))
         floor = results["fp32"]["accuracy"] - max_drop - gate.EPS
