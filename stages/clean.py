@@ -17,6 +17,7 @@ from stages.core.io import atomic_path, write_json
 from stages.core.logs import get_logger
 from stages.core.tables import read_table, require_columns
 from stages.core.text import clean_text, is_junk, normalise_key
+from stages.core.validate import check_data
 
 OUT_DIR, METRICS = "data/clean", "metrics/clean.json"
 SPLITS = ("train", "validation", "test")
@@ -64,7 +65,15 @@ def split(df: pd.DataFrame, data: DictConfig, seed: int) -> dict[str, pd.DataFra
     rest, test = train_test_split(df, test_size=data.split.test, stratify=df["label"], random_state=seed)
     val_share = data.split.validation / (1 - data.split.test)
     train, val = train_test_split(rest, test_size=val_share, stratify=rest["label"], random_state=seed)
-    return {"train": train, "validation": val, "test": test}
+    splits = {"train": train, "validation": val, "test": test}
+    for name, part in splits.items():
+        missing = sorted(set(counts.index) - set(part["label"]), key=str)
+        if missing:
+            need = -(-1 // min(data.split.validation, data.split.test))
+            raise PipelineError(f"{data.path}: class '{missing[0]}' has {counts[missing[0]]} row(s), too few to "
+                                f"reach the {name} split; give it at least {need} rows, raise data.split shares, "
+                                f"or exclude it with data.drop_labels")
+    return splits
 
 
 def check_leaks(splits: dict[str, pd.DataFrame], policy: str) -> None:
@@ -93,8 +102,12 @@ def label_names(labels: pd.Series, source: str = "data") -> list[str]:
 
 def main() -> None:
     cfg = load_params()
+    check_data(cfg.data)
     data, drops = cfg.data, Counter()
     pool = clean_frame(load_source(data.path, data, "path"), data, drops)
+    if not len(pool):
+        raise PipelineError(f"{data.path}: every row was dropped by cleaning ({dict(+drops)}); check "
+                            f"data.text_column, data.label_column, data.drop_labels and data.min_chars")
     given = {s: data.get(f"{s}_path") for s in ("validation", "test")}
     if all(given.values()):
         splits = {"train": pool, **{s: clean_frame(load_source(p, data, f"{s}_path"), data, drops)
@@ -105,9 +118,16 @@ def main() -> None:
         if data.max_rows and len(pool) > data.max_rows:
             pool, _ = train_test_split(pool, train_size=data.max_rows, stratify=pool["label"], random_state=cfg.seed)
         splits = split(pool, data, cfg.seed)
-    if not len(splits["train"]):
-        raise PipelineError(f"{data.path}: every row was dropped by cleaning ({dict(drops)})")
+    for name, part in splits.items():
+        if not len(part):
+            raise PipelineError(f"{data.get(f'{name}_path') or data.path}: no {name} rows left after cleaning "
+                                f"({dict(+drops)})")
     check_leaks(splits, data.on_split_overlap)
+    unseen = set(pd.concat([splits["validation"]["label"], splits["test"]["label"]]).astype(str)) \
+        - set(splits["train"]["label"].astype(str))
+    if unseen:
+        raise PipelineError(f"data.validation_path/data.test_path: label '{sorted(unseen)[0]}' never occurs in the "
+                            f"training file {data.path}; add training rows for it or drop it with data.drop_labels")
     names = label_names(pd.concat([s["label"] for s in splits.values()]), data.path)
     label_id = {name: i for i, name in enumerate(names)}
     report = {"rows_kept": 0, "classes": len(names), **{f"dropped_{k}": v for k, v in sorted(drops.items())}}
