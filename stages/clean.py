@@ -5,6 +5,7 @@ and `metrics/clean.json` counting the rows dropped for each reason.
 """
 from __future__ import annotations
 
+import math
 from collections import Counter
 
 import pandas as pd
@@ -69,7 +70,7 @@ def split(df: pd.DataFrame, data: DictConfig, seed: int) -> dict[str, pd.DataFra
     for name, part in splits.items():
         missing = sorted(set(counts.index) - set(part["label"]), key=str)
         if missing:
-            need = -(-1 // min(data.split.validation, data.split.test))
+            need = math.ceil(round(1 / min(data.split.validation, data.split.test), 6))
             raise PipelineError(f"{data.path}: class '{missing[0]}' has {counts[missing[0]]} row(s), too few to "
                                 f"reach the {name} split; give it at least {need} rows, raise data.split shares, "
                                 f"or exclude it with data.drop_labels")
