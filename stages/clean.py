@@ -16,6 +16,7 @@ from stages.core.config import load_params, resolve_resource
 from stages.core.errors import PipelineError, run_stage
 from stages.core.io import atomic_path, write_json
 from stages.core.logs import get_logger
+from stages.core.splitting import stratified_indices
 from stages.core.tables import read_table, require_columns
 from stages.core.text import clean_text, is_junk, normalise_key
 from stages.core.validate import check_data
@@ -41,15 +42,16 @@ def load_source(spec: str, data: DictConfig, field: str) -> pd.DataFrame:
 def clean_frame(df: pd.DataFrame, data: DictConfig, drops: Counter) -> pd.DataFrame:
     """Normalise texts and drop unlabelled, junk, duplicate and contradictory rows, counting each reason."""
     def drop(mask: pd.Series, reason: str) -> pd.DataFrame:
+        mask = mask.astype(bool)  # an empty .map() result is object-typed and would select columns
         drops[reason] += int(mask.sum())
-        return df[~mask]
+        return df.loc[~mask]
 
     df = drop(df["label"].isna() | df["label"].astype(str).str.strip().eq(""), "missing_label")
     df = drop(df["label"].astype(str).isin([str(x) for x in data.drop_labels]), "excluded_label")
     texts = df["text"].where(df["text"].notna(), "").astype(str)
     df = df.assign(text=[clean_text(t, data.unicode_form, data.strip_html, data.lowercase) for t in texts])
     df = drop(df["text"].map(lambda t: is_junk(t, data.min_chars)), "empty_or_junk")
-    df = drop(df["text"].str.len() > data.max_chars, "too_long")
+    df = drop(df["text"].map(len) > data.max_chars, "too_long")
     df = drop(df.duplicated(["text", "label"]), "duplicate_exact")
     df = df.assign(key=df["text"].map(normalise_key))
     df = drop(df.duplicated(["key", "label"]), "duplicate_normalised")
@@ -57,18 +59,13 @@ def clean_frame(df: pd.DataFrame, data: DictConfig, drops: Counter) -> pd.DataFr
 
 
 def split(df: pd.DataFrame, data: DictConfig, seed: int) -> dict[str, pd.DataFrame]:
-    """Seeded split stratified by label; every class must be able to reach every split."""
-    counts = df["label"].value_counts()
-    small = counts[counts < 3]
-    if len(small):
-        raise PipelineError(f"{data.path}: class '{small.index[0]}' has {small.iloc[0]} row(s) after "
-                            f"cleaning; each class needs at least 3 to appear in train, validation and test")
-    rest, test = train_test_split(df, test_size=data.split.test, stratify=df["label"], random_state=seed)
-    val_share = data.split.validation / (1 - data.split.test)
-    train, val = train_test_split(rest, test_size=val_share, stratify=rest["label"], random_state=seed)
-    splits = {"train": train, "validation": val, "test": test}
+    """Seeded split stratified by label (each class within one row of its share); every class in every split."""
+    shares = {"train": 1 - data.split.validation - data.split.test, "validation": data.split.validation,
+              "test": data.split.test}
+    splits = {name: df.iloc[rows] for name, rows in stratified_indices(df["label"].tolist(), shares, seed).items()}
+    counts = df["label"].astype(str).value_counts()
     for name, part in splits.items():
-        missing = sorted(set(counts.index) - set(part["label"]), key=str)
+        missing = sorted(set(counts.index) - set(part["label"].astype(str)))
         if missing:
             need = math.ceil(round(1 / min(data.split.validation, data.split.test), 6))
             raise PipelineError(f"{data.path}: class '{missing[0]}' has {counts[missing[0]]} row(s), too few to "

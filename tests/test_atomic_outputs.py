@@ -57,15 +57,16 @@ def test_a_sigkilled_writer_leaves_the_old_output_and_its_leftovers_are_swept(tm
 
 
 # ---- every stage, killed for real at the moment it is about to publish its main output (slow) -------------
-# In the stage's own process, os.replace and the directory swap are wrapped: a commit onto KILL_AT sends
-# SIGKILL first (the temp is fully written, the rename not yet done), and every commit is logged to COMMITS.
+# In the stage's own process, os.replace and the directory swap are wrapped: the first commit onto (or into)
+# KILL_AT sends SIGKILL first (the temp fully written, the rename not yet done); every commit is logged to COMMITS.
 LAUNCHER = """
 import json, os, runpy, signal, sys
 import stages.core.io as io
 kill_at, log = os.environ.get("KILL_AT"), os.environ["COMMITS"]
 def guard(commit):
     def wrapped(src, dst, *args):
-        if kill_at and os.path.abspath(dst) == kill_at:
+        target = os.path.abspath(dst)
+        if kill_at and (target == kill_at or target.startswith(kill_at + os.sep)):
             os.kill(os.getpid(), signal.SIGKILL)
         with open(log, "a") as f:
             f.write(json.dumps([os.path.abspath(src), os.path.abspath(dst)]) + "\\n")
@@ -132,6 +133,8 @@ def test_a_stage_killed_before_publishing_leaves_the_previous_output(built_proje
     rerun = launch(project, stage, commits)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     published = {json.loads(line)[1] for line in commits.read_text().splitlines()}
-    for out in outs:  # every declared output is published by a rename from a temp, never written in place
-        assert str(project / out) in published, f"{stage} writes {out} in place, not via atomic_path"
+    for out in outs:  # every declared output is published by renames from temps, never written in place
+        path = str(project / out)
+        assert any(p == path or p.startswith(path + os.sep) for p in published), \
+            f"{stage} writes {out} in place, not via atomic_path"
     assert not [p for p in main_out.parent.iterdir() if p.name.startswith((".tmp-", ".old-"))], "leftovers kept"
