@@ -20,6 +20,13 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
+def _close_progress_bars() -> None:
+    """End an open tqdm bar's line, so the error starts a line of its own."""
+    tqdm = sys.modules.get("tqdm")
+    for bar in list(getattr(getattr(tqdm, "tqdm", None), "_instances", None) or []):
+        bar.close()
+
+
 def run_stage(main: Callable[[], object]) -> None:
     """Run a stage's main() under the workspace lock; turn failures into `error: ...` and a non-zero exit.
 
@@ -35,6 +42,7 @@ def run_stage(main: Callable[[], object]) -> None:
     except PipelineError as exc:
         if verbose():
             raise
+        _close_progress_bars()
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
     except FileNotFoundError as exc:  # almost always an input of an earlier stage that was never made
@@ -49,6 +57,7 @@ def run_stage(main: Callable[[], object]) -> None:
     except Exception as exc:  # an unexpected failure: still one line unless asked for more
         if verbose():
             raise
+        _close_progress_bars()
         first = (str(exc).strip().splitlines() or [""])[0]
         print(f"error: {type(exc).__name__}: {first} (set FTPIPE_VERBOSE=1 for the traceback)",
               file=sys.stderr)
