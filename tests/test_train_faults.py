@@ -28,29 +28,42 @@ def recorded_run(root) -> str:
     return json.loads((root / "models/mlflow_run.json").read_text())["run_id"]
 
 
-def kill_after_first_checkpoint(root, timeout: float = 300) -> None:
-    """Start `python -m stages.train` and SIGKILL it as soon as a complete checkpoint exists."""
+def checkpoints(root) -> set[str]:
+    return {p.parent.name for p in (root / "models/checkpoints").glob("step-*/state.pt")}
+
+
+def signal_after_new_checkpoint(root, sig: int, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Start `python -m stages.train`; send `sig` as soon as it has written a checkpoint of its own."""
+    old = checkpoints(root)
     proc = subprocess.Popen([sys.executable, "-m", "stages.train"], cwd=root, env=stage_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + timeout
-    while not any((root / "models/checkpoints").glob("step-*/state.pt")):
-        assert proc.poll() is None, f"train ended before its first checkpoint:\n{proc.stderr.read()[-3000:]}"
+    while not checkpoints(root) - old:
+        assert proc.poll() is None, f"train ended before a new checkpoint:\n{proc.stderr.read()[-3000:]}"
         assert time.monotonic() < deadline, "no checkpoint appeared"
         time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    proc.send_signal(sig)
+    _, stderr = proc.communicate()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, "", stderr)
 
 
-def test_sigkilled_training_resumes_to_exactly_the_uninterrupted_result(project, tmp_path, tiny_model_dir):
+@pytest.mark.slow  # four real train processes: about a minute on a quiet 2-core machine
+def test_killed_training_resumes_to_exactly_the_uninterrupted_result(project, tmp_path, tiny_model_dir):
     make_workspace(project, tiny_model_dir, *RESUME, n_train=480)
     reference = tmp_path / "reference"
     shutil.copytree(project, reference)
     run_stage("train", reference)
 
-    kill_after_first_checkpoint(project)
+    killed = signal_after_new_checkpoint(project, signal.SIGKILL)
+    assert killed.returncode == -signal.SIGKILL
     assert not (project / "metrics/train.json").exists() and not (project / "models/finetuned").exists()
-    killed_run = recorded_run(project)
-    assert mlflow_client(project).get_run(killed_run).info.status == "RUNNING"
+    run_id = recorded_run(project)
+    assert mlflow_client(project).get_run(run_id).info.status == "RUNNING"  # nobody could close it
+
+    stopped = signal_after_new_checkpoint(project, signal.SIGTERM)  # resumes, then is stopped politely
+    assert stopped.returncode == 130 and stopped.stderr.strip().endswith("error: interrupted"), stopped.stderr
+    assert "resuming from" in stopped.stderr
+    assert mlflow_client(project).get_run(run_id).info.status == "FAILED"
 
     resumed = run_stage("train", project)
     where = re.search(r"resuming from epoch (\d+), batch (\d+)", resumed.stderr)
@@ -61,9 +74,9 @@ def test_sigkilled_training_resumes_to_exactly_the_uninterrupted_result(project,
     for same in ("plots/train_curves.csv", "plots/train_steps.csv", "models/finetuned/model.safetensors"):
         assert (project / same).read_bytes() == (reference / same).read_bytes(), same
     assert len(list((project / "models/checkpoints").glob("step-*"))) == 2  # pruned to train.checkpoint.keep
-    # the killed attempt's MLflow run was reopened and finished, not left RUNNING beside a new one
-    assert recorded_run(project) == killed_run
-    assert mlflow_client(project).get_run(killed_run).info.status == "FINISHED"
+    # every attempt logged to the same MLflow run, which ends FINISHED, not RUNNING beside a new one
+    assert recorded_run(project) == run_id
+    assert mlflow_client(project).get_run(run_id).info.status == "FINISHED"
 
 
 def test_nonfinite_loss_stops_with_a_clear_error_and_a_failed_run(tmp_path, tiny_model_dir):

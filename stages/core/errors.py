@@ -52,6 +52,7 @@ def run_stage(main: Callable[[], object]) -> None:
               f"the path", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
+        _close_progress_bars()
         print("error: interrupted", file=sys.stderr)
         sys.exit(130)
     except Exception as exc:  # an unexpected failure: still one line unless asked for more
