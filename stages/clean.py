@@ -114,7 +114,12 @@ def main() -> None:
         raise PipelineError("data.validation_path and data.test_path: give both or neither")
     else:
         if data.max_rows and len(pool) > data.max_rows:
-            pool, _ = train_test_split(pool, train_size=data.max_rows, stratify=pool["label"], random_state=cfg.seed)
+            try:
+                pool, _ = train_test_split(pool, train_size=data.max_rows, stratify=pool["label"],
+                                           random_state=cfg.seed)
+            except ValueError as exc:  # a class too small to subsample in proportion
+                raise PipelineError(f"data.max_rows: cannot take a stratified sample of {data.max_rows} rows "
+                                    f"({exc}); raise data.max_rows or set it to null") from None
         splits = split(pool, data, cfg.seed)
     for name, part in splits.items():
         if not len(part):

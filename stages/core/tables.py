@@ -7,7 +7,6 @@ import difflib
 import gzip
 import json
 import lzma
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -18,8 +17,6 @@ FORMATS = {".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl", ".json": "jsonl", ".
 COMPRESSION_SUFFIXES = {".bz2", ".gz", ".xz", ".zip", ".zst"}
 OPENERS = {".bz2": bz2.open, ".gz": gzip.open, ".xz": lzma.open}
 SEPARATORS = ",;\t|"
-# a 1 MB line is a legitimate (if odd) text: clean drops it as too long instead of the reader failing
-csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
 
 def detect_format(path: Path, declared: str = "auto") -> str:
