@@ -9,6 +9,7 @@ from omegaconf import DictConfig
 from .config import flatten
 from .errors import PipelineError
 from .io import read_json
+from .validate import check_train
 
 UPSTREAM_METRICS = {"clean": "metrics/clean.json", "augment": "metrics/augment.json",
                     "tokenize": "metrics/tokenize.json"}
@@ -31,6 +32,7 @@ def check_train_config(train: DictConfig) -> DictConfig:
         raise PipelineError(f"train.nonfinite_loss: use stop or skip, got {train.nonfinite_loss!r}")
     if train.precision not in ("fp32", "bf16", "fp16"):
         raise PipelineError(f"train.precision: use fp32, bf16 or fp16, got {train.precision!r}")
+    check_train(train)
     return train
 
 
