@@ -10,7 +10,7 @@ from tests.conftest import compose_params, run
 
 STAGES = ["clean", "augment", "tokenize", "train", "evaluate", "compress"]
 TINY_RUN = ["data.max_rows=300", "train.epochs=1", "train.batch_size=16", "compress.latency_repeats=5"]
-TIMING_KEYS = {"seconds", "samples_per_second", "tokens_per_second"}
+TIMING_KEYS = {"seconds", "samples_per_second", "tokens_per_second", "seconds_per_epoch", "peak_memory_mb"}
 
 
 def repro(project, *args):

@@ -58,13 +58,16 @@ def load_classifier(source: str, label_names: list[str], model_cfg: DictConfig |
                    "label2id": {n: i for i, n in enumerate(label_names)}, **extra})
     reinit = bool(model_cfg.get("reinit_head", False)) if model_cfg is not None else False
     try:
-        return AutoModelForSequenceClassification.from_pretrained(source, config=config,
-                                                                  ignore_mismatched_sizes=reinit)
+        model = AutoModelForSequenceClassification.from_pretrained(source, config=config,
+                                                                   ignore_mismatched_sizes=reinit)
     except (OSError, ValueError, RuntimeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise PipelineError(f"model.name_or_path: '{source}' cannot be loaded as a classifier with "
                             f"{len(label_names)} labels ({first}); set model.reinit_head=true to replace "
                             f"its head") from None
+    from .peft_methods import with_saved_adapter  # a saved unmerged adapter (train.method) is applied
+
+    return with_saved_adapter(model, source)
 
 
 def file_size(path: str | Path) -> int:
