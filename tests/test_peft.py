@@ -6,6 +6,7 @@ import json
 import pytest
 import torch
 
+from stages.compress import quantize_int8
 from stages.core.compose import compose_config
 from stages.core.errors import PipelineError
 from stages.core.modeling import file_size, load_classifier
@@ -117,7 +118,10 @@ def test_prompt_tuning_trains_the_prompt_and_head_and_reloads(tmp_path, tiny_mod
     assert changed(before, model) == set(trainable)
     expected = logits(model, batch(7))
     save_model(model, train, tmp_path, lambda: load_classifier(str(tiny_model_dir), NAMES))
-    assert torch.allclose(logits(load_classifier(str(tmp_path), NAMES), batch(7)), expected, atol=1e-6)
+    reloaded = load_classifier(str(tmp_path), NAMES)
+    assert torch.allclose(logits(reloaded, batch(7)), expected, atol=1e-6)
+    # compress quantizes what evaluate loads: the peft-wrapped model too
+    assert torch.allclose(logits(quantize_int8(reloaded), batch(7)), expected, atol=0.1)
 
 
 @pytest.mark.parametrize("overrides, message", [
