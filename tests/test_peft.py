@@ -74,6 +74,19 @@ def test_lora_trains_only_the_adapters_and_the_head(tiny_model_dir):
     assert any(".lora_B." in n for n in moved)
 
 
+def test_a_checkpointed_lora_state_resumes_into_a_freshly_wrapped_model(tiny_model_dir):
+    """What train's checkpoints hold (model.state_dict()) loads back after apply_method, as a resume does."""
+    torch.manual_seed(0)
+    train = train_cfg("train/method=lora")
+    model = fit(apply_method(load_classifier(str(tiny_model_dir), NAMES), train), train)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    torch.manual_seed(1)
+    fresh = apply_method(load_classifier(str(tiny_model_dir), NAMES), train)
+    assert not torch.allclose(logits(fresh, batch(3)), logits(model, batch(3)))
+    fresh.load_state_dict(state)
+    assert torch.equal(logits(fresh, batch(3)), logits(model, batch(3)))
+
+
 def test_head_only_trains_only_the_layers_above_the_encoder(tiny_model_dir):
     torch.manual_seed(0)
     train = train_cfg("train/method=head_only")
