@@ -87,6 +87,19 @@ def test_a_checkpointed_lora_state_resumes_into_a_freshly_wrapped_model(tiny_mod
     assert torch.equal(logits(fresh, batch(3)), logits(model, batch(3)))
 
 
+def test_layerwise_lr_decay_finds_the_layers_inside_the_peft_wrapper(tiny_model_dir):
+    train = train_cfg("train/method=lora", "train.layerwise_lr_decay=0.5")
+    model = apply_method(load_classifier(str(tiny_model_dir), NAMES), train)
+    lr_of = {id(p): g["lr"] for g in build_optimizer(model, train).param_groups for p in g["params"]}
+    params = dict(model.named_parameters())
+    lr = train.lr
+    assert lr_of[id(params["base_model.model.bert.encoder.layer.0.attention.self.query.lora_A.default.weight"])] \
+        == pytest.approx(lr * 0.5 ** 2)
+    assert lr_of[id(params["base_model.model.bert.encoder.layer.1.attention.self.value.lora_B.default.weight"])] \
+        == pytest.approx(lr * 0.5)
+    assert lr_of[id(params["base_model.model.classifier.modules_to_save.default.weight"])] == pytest.approx(lr)
+
+
 def test_head_only_trains_only_the_layers_above_the_encoder(tiny_model_dir):
     torch.manual_seed(0)
     train = train_cfg("train/method=head_only")
