@@ -25,7 +25,8 @@ from stages.core.evaluation import classification_metrics, predict_probs
 from stages.core.io import atomic_path, read_json, write_csv, write_json
 from stages.core.logs import get_logger
 from stages.core.modeling import load_classifier, load_tokenizer, model_source
-from stages.core.optim import build_optimizer, build_scheduler, set_trainable
+from stages.core.optim import build_optimizer, build_scheduler
+from stages.core.peft_methods import apply_method, check_method, method_report, save_model, set_trainable
 from stages.core.plots import curves
 from stages.core.runtime import check_train_config, pick_device, upstream_metrics, upstream_reports
 from stages.core.seeding import seed_everything
@@ -39,7 +40,7 @@ log = get_logger("train")
 
 def main() -> None:
     cfg = load_params()
-    train = check_train_config(cfg.train)
+    train = check_method(check_train_config(cfg.train))
     configure(cfg)  # an unreachable tracking server fails here, before any model is loaded
     seed_everything(cfg.seed)
     torch.set_num_threads(train.num_threads or os.cpu_count())
@@ -50,7 +51,7 @@ def main() -> None:
     lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
     source = model_source(cfg.model)
     tokenizer = load_tokenizer(source)
-    model = load_classifier(source, names, cfg.model).to(device)
+    model = apply_method(load_classifier(source, names, cfg.model), train).to(device)
     optimizer = build_optimizer(model, train)
     steps_per_epoch = math.ceil(math.ceil(len(ids) / train.batch_size) / train.grad_accum_steps)
     scheduler = build_scheduler(optimizer, train, steps_per_epoch * train.epochs)
@@ -151,14 +152,15 @@ def main() -> None:
             if loop["bad_epochs"] >= patience:
                 log.info("early stopping: no %s gain for %d epoch(s)", metric, patience)
                 break
-        finish(cfg, model, tokenizer, best_weights, loop, names, len(ids))
+        finish(cfg, model, tokenizer, best_weights, loop, names, len(ids), train, device, source)
 
 
-def finish(cfg, model, tokenizer, best_weights, loop, names, n_train) -> None:
+def finish(cfg, model, tokenizer, best_weights, loop, names, n_train, train, device, source) -> None:
     """Save the best epoch's model, the metrics and the curves; log them to MLflow."""
     model.load_state_dict(best_weights)
+    method = method_report(model, device)  # trainable share of the model as trained, before any merge
     with atomic_path(MODEL_DIR, is_dir=True) as out:
-        model.save_pretrained(out)
+        save_model(model, train, out, lambda: load_classifier(source, names, cfg.model))
         tokenizer.save_pretrained(out)
         write_json(out / "labels.json", {"names": names})
     history = pd.DataFrame(loop["history"])
@@ -167,8 +169,8 @@ def finish(cfg, model, tokenizer, best_weights, loop, names, n_train) -> None:
     report = {"best_epoch": loop["best_epoch"], "epochs_run": epochs_run,
               "stopped_early": epochs_run < cfg.train.epochs, "skipped_steps": loop["skipped"],
               **{k: float(best[k]) for k in history.columns if k.startswith("val_")},
-              "total_params": sum(p.numel() for p in model.parameters()),
-              "seconds": round(loop["seconds"], 1),
+              "method": train.method.name, **method,
+              "seconds": round(loop["seconds"], 1), "seconds_per_epoch": round(loop["seconds"] / epochs_run, 1),
               "samples_per_second": round(n_train * epochs_run / max(loop["seconds"], 1e-9), 2),
               "tokens_per_second": round(loop["tokens"] / max(loop["seconds"], 1e-9), 1)}
     write_json(METRICS, report)

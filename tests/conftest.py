@@ -12,7 +12,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT_FILES = ["stages", "conf", "dvc.yaml", "params.yaml", "pyproject.toml", "data/raw", ".dvc/config",
-                 ".dvcignore", ".gitignore"]
+                 ".dvcignore", ".gitignore", "data/samples"]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -64,14 +64,17 @@ def load_classifier(source: str, label_names: list[str], model_cfg: DictConfig |
     config.update({"num_labels": len(label_names), "id2label": dict(enumerate(label_names)),
                    "label2id": {n: i for i, n in enumerate(label_names)}, **extra})
     try:
-        return AutoModelForSequenceClassification.from_pretrained(source, config=config,
-                                                                  ignore_mismatched_sizes=reinit)
+        model = AutoModelForSequenceClassification.from_pretrained(source, config=config,
+                                                                   ignore_mismatched_sizes=reinit)
     except Exception as exc:  # missing or corrupt weight files come as several exception types
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         hint = "set model.reinit_head=true to replace its head" if "mismatch" in first.lower() \
             else "check that the directory holds the model's weights (e.g. model.safetensors)"
         raise PipelineError(f"model.name_or_path: '{source}' cannot be loaded as a classifier with "
                             f"{len(label_names)} labels ({first}); {hint}") from None
+    from .peft_methods import with_saved_adapter  # a saved unmerged adapter (train.method) is applied
+
+    return with_saved_adapter(model, source)
 
 
 def file_size(path: str | Path) -> int:
