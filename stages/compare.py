@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 
+from stages.sweeps.cli import OneLineParser
+
 from stages.core.errors import PipelineError, run_stage
 from stages.core.io import write_csv
 from stages.sweeps import compare
@@ -17,7 +19,7 @@ from stages.sweeps.store import client, find_sweep, get_run, list_sweeps, store_
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m stages.compare", description=__doc__.split("\n")[0])
+    p = OneLineParser(prog="python -m stages.compare", description=__doc__.split("\n")[0])
     p.add_argument("what", choices=["sweeps", "sweep", "runs"])
     p.add_argument("refs", nargs="*", help="sweep name or parent run id (sweep); run ids (runs)")
     p.add_argument("--metric", help="metric that ranks / is compared (default: the sweep's, or best_val_macro_f1)")

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import argparse
 
+from stages.sweeps.cli import OneLineParser
+
 from stages.core.errors import run_stage
 from stages.sweeps.grid import STAGES, check_jobs, check_spec, expand, load_spec, with_cli
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m stages.sweep", description=__doc__.split("\n")[0])
+    p = OneLineParser(prog="python -m stages.sweep", description=__doc__.split("\n")[0])
     p.add_argument("items", nargs="*", metavar="SPEC | key=values",
                    help="a spec name in conf/sweep/ (or a .yaml path), then overrides such as train.lr=1e-5,3e-5")
     p.add_argument("--name", help="sweep name (default: the spec's); a timestamp is appended")

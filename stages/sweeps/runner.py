@@ -64,13 +64,7 @@ def run_sweep(spec: SweepSpec, name: str | None = None, apply_best: bool = False
     uri = mlflow.get_tracking_uri()
     client = MlflowClient(uri)
     experiment = client.get_experiment(experiment_id).name
-    parent = client.create_run(experiment_id, run_name=name, tags={
-        PARENT_TAG: "parent", NAME_TAG: name, "sweep.axes": json.dumps(swept), "sweep.jobs": str(len(jobs)),
-        "sweep.metric": spec.metric, "sweep.mode": spec.mode, "sweep.target": spec.target,
-        "sweep.fixed": " ".join(spec.fixed), **git_tags()})
-    parent_id = parent.info.run_id
-    for key, value in spec.params.items():
-        client.log_param(parent_id, f"sweep.{key}", value)
+    parent_id = open_parent(client, experiment_id, name, spec, len(jobs), swept)
     log.info("sweep %s: %d job(s) over %s; MLflow parent run %s in %s", name, len(jobs), ", ".join(swept) or "-",
              parent_id, uri)
     env = {**os.environ, PARENT_ENV: parent_id, "MLFLOW_TRACKING_URI": uri, "MLFLOW_EXPERIMENT_NAME": experiment}
@@ -89,8 +83,7 @@ def run_sweep(spec: SweepSpec, name: str | None = None, apply_best: bool = False
             if not ok:
                 failed.append(exp)
             if run_id and run_id != before:  # a failed job's run (FAILED, with its error) is tagged too
-                client.set_tags(run_id, {"sweep.exp": exp, "sweep.job": str(number),
-                                         "sweep.overrides": " ".join(job)})
+                _tag(client, run_id, {"sweep.exp": exp, "sweep.job": str(number), "sweep.overrides": " ".join(job)})
         status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"
@@ -112,10 +105,22 @@ def run_sweep(spec: SweepSpec, name: str | None = None, apply_best: bool = False
     return report
 
 
+def open_parent(client: Any, experiment_id: str, name: str, spec: SweepSpec, n_jobs: int, swept: list[str]) -> str:
+    """The sweep's parent run: its tags say how to read the children (axes, ranking metric)."""
+    parent = client.create_run(experiment_id, run_name=name, tags={
+        PARENT_TAG: "parent", NAME_TAG: name, "sweep.axes": json.dumps(swept), "sweep.jobs": str(n_jobs),
+        "sweep.metric": spec.metric, "sweep.mode": spec.mode, "sweep.target": spec.target,
+        "sweep.fixed": " ".join(spec.fixed), **git_tags()})
+    for key, value in spec.params.items():
+        client.log_param(parent.info.run_id, f"sweep.{key}", value)
+    return parent.info.run_id
+
+
 def run_job(job: list[str], exp: str, target: str, env: dict[str, str]) -> bool:
     """One `dvc exp run`; True when it succeeded with a training of its own."""
     before = current_run_id()
-    cmd = ["dvc", "exp", "run", "--name", exp, *(a for item in job for a in ("-S", item)), target]
+    # --no-run-cache: a stage restored from the run cache would skip its MLflow logging
+    cmd = ["dvc", "exp", "run", "--no-run-cache", "--name", exp, *(a for item in job for a in ("-S", item)), target]
     if subprocess.run(cmd, env=env).returncode != 0:
         log.error("job %s failed: %s", exp, " ".join(cmd))
         return False
@@ -144,10 +149,15 @@ def finish(client: Any, parent_id: str, spec: SweepSpec) -> SweepReport:
     for path in sorted(out.iterdir()):
         client.log_artifact(parent_id, str(path))
     if report.best:
-        client.set_tags(parent_id, {"sweep.best_run_id": report.best["run_id"], "sweep.best_exp": report.best["exp"]})
+        _tag(client, parent_id, {"sweep.best_run_id": report.best["run_id"], "sweep.best_exp": report.best["exp"]})
         client.log_metric(parent_id, f"sweep.best.{spec.metric}", float(report.best[spec.metric]))
     print(report.text, file=sys.stdout, flush=True)
     return report
+
+
+def _tag(client: Any, run_id: str, tags: dict[str, str]) -> None:
+    for key, value in tags.items():
+        client.set_tag(run_id, key, value)
 
 
 def _minutes(seconds: float) -> str:
