@@ -119,8 +119,9 @@ def open_parent(client: Any, experiment_id: str, name: str, spec: SweepSpec, n_j
 def run_job(job: list[str], exp: str, target: str, env: dict[str, str]) -> bool:
     """One `dvc exp run`; True when it succeeded with a training of its own."""
     before = current_run_id()
-    # --no-run-cache: a stage restored from the run cache would skip its MLflow logging
-    cmd = ["dvc", "exp", "run", "--no-run-cache", "--name", exp, *(a for item in job for a in ("-S", item)), target]
+    # --force-downstream: after train, evaluate and compress really run; restored from the run cache
+    # (same model bytes as an earlier run) they would skip logging to this job's MLflow run
+    cmd = ["dvc", "exp", "run", "--force-downstream", "--name", exp, *(a for item in job for a in ("-S", item)), target]
     if subprocess.run(cmd, env=env).returncode != 0:
         log.error("job %s failed: %s", exp, " ".join(cmd))
         return False
