@@ -81,7 +81,8 @@ def group_over_seeds(df: pd.DataFrame, keys: list[str], metrics: list[str], metr
 
 def display(df: pd.DataFrame, params: list[str], metrics: list[str]) -> pd.DataFrame:
     """The readable table: run name, DVC experiment (if any), status, the given params, then the metrics."""
-    exp = {"exp": "exp"} if "exp" in df and df["exp"].astype(bool).any() else {}
+    # the DVC experiment column only when it says something the run name does not
+    exp = {"exp": "exp"} if "exp" in df and (df["exp"].astype(bool) & df["exp"].ne(df["run"])).any() else {}
     cols = {"run": "run", **exp, "status": "status", **{f"param:{p}": p for p in params},
             **{f"metric:{m}": m for m in metrics}}
     return df[[c for c in cols if c in df]].rename(columns=cols)

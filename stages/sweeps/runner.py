@@ -84,16 +84,14 @@ def run_sweep(spec: SweepSpec, name: str | None = None, apply_best: bool = False
                 failed.append(exp)
             if run_id and run_id != before:  # a failed job's run (FAILED, with its error) is tagged too
                 _tag(client, run_id, {"sweep.exp": exp, "sweep.job": str(number), "sweep.overrides": " ".join(job)})
-        status = "FINISHED"
+        status = "FAILED" if len(failed) == len(jobs) else "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"
         raise
     finally:
-        try:
-            client.set_tag(parent_id, "sweep.failed_jobs", str(len(failed)))
-            report = finish(client, parent_id, spec)
-        finally:  # never leave the parent RUNNING
-            client.set_terminated(parent_id, status)
+        client.set_tag(parent_id, "sweep.failed_jobs", str(len(failed)))
+        client.set_terminated(parent_id, status)  # first: whatever happens next, never leave it RUNNING
+        report = finish(client, parent_id, spec)
         log.info("sweep %s %s in %s; report in %s", name, status.lower(), _minutes(time.monotonic() - started),
                  REPORTS / name)
     if failed:
