@@ -6,6 +6,7 @@ import sys
 
 import mlflow
 import pytest
+import yaml
 from mlflow.tracking import MlflowClient
 
 from stages.sweeps.compare import compare_url
@@ -71,9 +72,10 @@ def _child(parent_id: str, name: str, lr: float, seed: int, val: float | None, t
     return r.info.run_id
 
 
-@pytest.fixture
-def store(tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
     """A real sqlite MLflow store with one sweep: lr 1e-5 / 3e-5 x seed 1 / 2, plus one failed job."""
+    tmp_path = tmp_path_factory.mktemp("store")
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     mlflow.set_tracking_uri(uri)
     client = MlflowClient(uri)
@@ -105,21 +107,36 @@ def test_report_ranks_on_validation_not_test_and_averages_over_seeds(store):
     assert "1 job(s) did not finish" in report.text and compare_url([ids["c"]], ["x"]).split("?")[0] in report.text
 
 
-def test_compare_cli_sweep_and_runs(store):
+def _compare(capsys, *argv: str) -> tuple[int, str, str]:
+    """`python -m stages.compare ...` in-process (each subprocess would spend seconds importing MLflow)."""
+    from stages.compare import main
+    from stages.core.errors import run_stage
+
+    try:
+        run_stage(lambda: main(list(argv)))
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_compare_cli_sweep_and_runs(store, capsys):
     uri, client, parent, ids = store
-    cli = [sys.executable, "-m", "stages.compare"]
-    listed = run([*cli, "sweeps", "--tracking-uri", uri], ROOT).stdout
+    listed = _compare(capsys, "sweeps", "--tracking-uri", uri)[1]
     assert "demo-1" in listed and parent in listed
-    by_name = run([*cli, "sweep", "demo-1", "--tracking-uri", uri, "--metric", "test_accuracy"], ROOT).stdout
-    assert "ranked by `test_accuracy` (max)" in by_name and f"`demo-1-01`" in by_name.split("**Best run:**")[1][:30]
-    table = run([*cli, "runs", ids["a"], ids["d"], "--tracking-uri", uri], ROOT).stdout
+    by_name = _compare(capsys, "sweep", "demo-1", "--tracking-uri", uri, "--metric", "test_accuracy")[1]
+    assert "ranked by `test_accuracy` (max)" in by_name and "`demo-1-01`" in by_name.split("**Best run:**")[1][:30]
+    table = _compare(capsys, "runs", ids["a"], ids["d"], "--tracking-uri", uri)[1]
     header = table.splitlines()[0]
     assert "train.lr" in header and "seed" in header and "train.epochs" not in header  # only what differs
     assert "Δ best_val_macro_f1" in header and "| 0.03 |" in table.splitlines()[3]
-    missing = run([*cli, "runs", ids["a"], "f" * 32, "--tracking-uri", uri], ROOT, check=False)
-    assert missing.returncode == 2 and missing.stderr.startswith(f"error: run '{'f' * 32}' is not in")
-    not_parent = run([*cli, "sweep", ids["a"], "--tracking-uri", uri], ROOT, check=False)
-    assert "is not a sweep's parent run" in not_parent.stderr
+    code, _, err = _compare(capsys, "runs", ids["a"], "f" * 32, "--tracking-uri", uri)
+    assert code == 2 and err == f"error: run '{'f' * 32}' is not in {uri}\n"
+    code, _, err = _compare(capsys, "sweep", ids["a"], "--tracking-uri", uri)
+    assert code == 2 and "is not a sweep's parent run" in err
+    code, _, err = _compare(capsys, "runs", ids["a"], ids["d"], "--tracking-uri", uri, "--metric", "test_acc")
+    assert code == 2 and "metric 'test_acc' is in none of these runs" in err
 
 
 @pytest.mark.slow
@@ -136,7 +153,8 @@ def test_sweep_runs_real_dvc_experiments_nested_in_mlflow(project, tiny_model_di
     run(["dvc", "repro", "evaluate"], project)
     before = json.loads((project / "models/mlflow_run.json").read_text())["run_id"]
 
-    result = run([sys.executable, "-m", "stages.sweep", "train.lr=1e-4,3e-4", *base, "--name", "t"], project)
+    result = run([sys.executable, "-m", "stages.sweep", "train.lr=1e-4,3e-4", *base, "--name", "t", "--apply-best"],
+                 project)
     assert "retraining with --force" in result.stderr
 
     shown = json.loads(run(["dvc", "exp", "show", "--json"], project).stdout)
@@ -155,7 +173,11 @@ def test_sweep_runs_real_dvc_experiments_nested_in_mlflow(project, tiny_model_di
     assert {k.data.tags["sweep.exp"] for k in kids} == set(names)
     assert all(k.info.status == "FINISHED" and "test_accuracy" in k.data.metrics for k in kids)
     assert sorted(k.data.params["train.lr"] for k in kids) == ["0.0001", "0.0003"]
-    assert parent.data.tags["sweep.best_run_id"] in {k.info.run_id for k in kids}
+    best = client.get_run(parent.data.tags["sweep.best_run_id"])
+    assert best.info.run_id in {k.info.run_id for k in kids}
+    assert best.data.metrics["best_val_macro_f1"] == max(k.data.metrics["best_val_macro_f1"] for k in kids)
+    applied = yaml.safe_load((project / "params.yaml").read_text())["train"]["lr"]   # --apply-best
+    assert applied == float(best.data.params["train.lr"])
     out = project / "reports/sweeps" / parent.data.tags["sweep.name"]
     assert (out / "summary.md").is_file() and len((out / "runs.csv").read_text().splitlines()) == 3
     assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= {"summary.md", "runs.csv"}
