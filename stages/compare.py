@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import argparse
 
-from stages.sweeps.cli import OneLineParser
+import pandas as pd
 
 from stages.core.errors import PipelineError, run_stage
 from stages.core.io import write_csv
 from stages.sweeps import compare
+from stages.sweeps.cli import OneLineParser
 from stages.sweeps.store import client, find_sweep, get_run, list_sweeps, store_uri
 
 
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
         rows = [{"sweep": r.data.tags.get("sweep.name"), "parent run": r.info.run_id, "status": r.info.status,
                  "jobs": r.data.tags.get("sweep.jobs"), "axes": r.data.tags.get("sweep.axes"),
                  "best exp": r.data.tags.get("sweep.best_exp", "-")} for r in list_sweeps(mlc)]
-        print(compare.markdown(compare.pd.DataFrame(rows)) if rows else "no sweeps yet")
+        print(compare.markdown(pd.DataFrame(rows)) if rows else "no sweeps yet")
         return
     if args.what == "sweep":
         if len(args.refs) > 1:

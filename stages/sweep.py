@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import argparse
 
-from stages.sweeps.cli import OneLineParser
-
 from stages.core.errors import run_stage
+from stages.sweeps.cli import OneLineParser
 from stages.sweeps.grid import STAGES, check_jobs, check_spec, expand, load_spec, with_cli
 
 

@@ -38,14 +38,6 @@ def varying_params(df: pd.DataFrame) -> list[str]:
     return [c[len("param:"):] for c in cols if df[c].fillna("<unset>").nunique() > 1]
 
 
-def _param_value(text: Any) -> Any:
-    """MLflow stores params as strings; numbers compare and sort as numbers."""
-    try:
-        return float(text) if not isinstance(text, float) else text
-    except (TypeError, ValueError):
-        return text
-
-
 def metric_or_fail(df: pd.DataFrame, metric: str) -> str:
     col = f"metric:{metric}"
     if col not in df:
@@ -114,11 +106,3 @@ def compare_url(run_ids: list[str], experiment_ids: list[str], ui: str = UI) -> 
     """The MLflow UI page that lists these runs' params and metrics side by side."""
     return (f"{ui}/#/compare-runs?runs={quote(json.dumps(run_ids))}"
             f"&experiments={quote(json.dumps(sorted(set(experiment_ids))))}")
-
-
-def sort_params(df: pd.DataFrame, params: list[str]) -> pd.DataFrame:
-    """Order rows by the swept values as numbers where they are numbers (1e-5 before 3e-5)."""
-    cols = [f"param:{p}" for p in params if f"param:{p}" in df]
-    if not cols:
-        return df
-    return df.sort_values(cols, key=lambda s: s.map(_param_value).map(lambda v: (isinstance(v, str), v)))
