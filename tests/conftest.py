@@ -60,8 +60,8 @@ def project(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
-    """A 2-layer, 32-wide BERT with the packaged MiniLM tokenizer: seconds to fine-tune."""
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+    """A 2-layer, 32-wide BERT encoder (no head, like the packaged MiniLM) with the MiniLM tokenizer."""
+    from transformers import AutoTokenizer, BertConfig, BertModel
 
     from stages.core.config import resolve_resource
 
@@ -71,7 +71,7 @@ def tiny_model_dir(tmp_path_factory) -> Path:
                         intermediate_size=64, max_position_embeddings=128)
     import torch
     torch.manual_seed(0)
-    BertForSequenceClassification(config).save_pretrained(out)
+    BertModel(config).save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
 

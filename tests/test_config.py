@@ -35,10 +35,14 @@ def test_full_recipe_inherits_every_fast_key():
 
 
 def test_every_config_key_is_commented():
+    """Each key with a value has a comment on its line or on the line above."""
     for path in CONF_DIR.rglob("*.yaml"):
-        for number, line in enumerate(path.read_text().splitlines(), 1):
+        lines = path.read_text().splitlines()
+        for number, line in enumerate(lines, 1):
             if re.match(r"^\s*[\w.]+:\s*\S", line) and not line.strip().startswith("-"):
-                assert "#" in line, f"{path.relative_to(ROOT)}:{number} has no comment: {line.strip()}"
+                above = lines[number - 2].strip() if number > 1 else ""
+                assert "#" in line or above.startswith("#"), \
+                    f"{path.relative_to(ROOT)}:{number} has no comment: {line.strip()}"
 
 
 def test_pkg_resources_resolve_and_missing_packages_say_so():

@@ -9,7 +9,8 @@ from mlflow.tracking import MlflowClient
 from tests.conftest import compose_params, run
 
 STAGES = ["clean", "augment", "tokenize", "train", "evaluate", "compress"]
-TINY_RUN = ["data.max_rows=300", "train.epochs=1", "train.batch_size=16", "compress.latency_repeats=5"]
+TINY_RUN = ["data.max_rows=300", "train.epochs=1", "train.batch_size=16", "compress.latency.repeats=5",
+            "compress.distill.epochs=1"]
 TIMING_KEYS = {"seconds", "samples_per_second", "tokens_per_second"}
 
 
@@ -47,7 +48,7 @@ def test_dvc_repro_minilm_end_to_end(project):
     assert mlrun.data.metrics["test_accuracy"] == pytest.approx(metrics["accuracy"])
     assert [m.step for m in client.get_metric_history(run_id, "val_accuracy")] == [1]
     artifacts = {a.path for a in client.list_artifacts(run_id)}
-    assert {"model", "evaluate", "train", "compress"} <= artifacts
+    assert {"model", "evaluate", "train", "compression"} <= artifacts
 
     assert ran_stages(repro(project)) == []                    # nothing changed: nothing runs
     compose_params(project, *TINY_RUN, "evaluate.calibration_bins=5")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -11,21 +12,27 @@ from typing import Any, Iterator
 
 import pandas as pd
 
+from .swap import exchange
+
 
 @contextmanager
 def atomic_path(dest: str | Path, is_dir: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling of `dest`; move it onto `dest` only if the block succeeds.
 
     The temporary lives in the same directory, so the final rename never crosses a filesystem.
-    A killed process leaves the previous `dest` (or none) plus a `.tmp-*` sibling, never a partial `dest`.
+    A killed process leaves the previous `dest` (or none) plus a `.tmp-*` sibling, never a partial `dest`;
+    the next write to `dest` removes such leftovers. A directory is swapped in one atomic step.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{dest.name}-", dir=dest.parent))
+    remove_stale_temps(dest)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{dest.name}-{os.getpid()}-", dir=dest.parent))
     target = tmp if is_dir else tmp / dest.name
     try:
         yield target
-        if is_dir:
+        if is_dir and dest.is_dir() and exchange(tmp, dest):
+            pass  # swapped in one step; tmp now holds the old output, removed below
+        elif is_dir:
             old = None
             if dest.exists():
                 old = dest.with_name(f".old-{dest.name}-{os.getpid()}")
@@ -37,6 +44,25 @@ def atomic_path(dest: str | Path, is_dir: bool = False) -> Iterator[Path]:
             os.replace(target, dest)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def remove_stale_temps(dest: Path) -> None:
+    """Delete `.tmp-`/`.old-` siblings of `dest` left by processes that were killed (their pid is gone)."""
+    pattern = re.compile(rf"^\.(?:tmp|old)-{re.escape(dest.name)}-(\d+)(?:-|$)")
+    for sibling in dest.parent.iterdir():
+        found = pattern.match(sibling.name)
+        if found and not _alive(int(found.group(1))):
+            shutil.rmtree(sibling, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def write_json(path: str | Path, obj: Any) -> None:

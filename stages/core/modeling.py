@@ -16,6 +16,8 @@ def model_source(model_cfg: DictConfig) -> str:
     spec = str(model_cfg.name_or_path)
     path = resolve_resource(spec, "model.name_or_path")
     if spec.startswith("pkg://") or path.exists() or spec.startswith((".", "/")):
+        if not path.exists():
+            raise PipelineError(f"model.name_or_path: {path} does not exist; give a model directory or a hub name")
         if not (path / "config.json").is_file():
             raise PipelineError(f"model.name_or_path: {path} is not a model directory (no config.json)")
         return str(path)
@@ -49,6 +51,11 @@ def load_classifier(source: str, label_names: list[str], model_cfg: DictConfig |
         config = AutoConfig.from_pretrained(source)
     except (OSError, ValueError) as exc:
         raise _hub_hint(source, exc) from None
+    reinit = bool(model_cfg.get("reinit_head", False)) if model_cfg is not None else False
+    has_head = any("SequenceClassification" in a for a in (config.architectures or []))
+    if has_head and config.num_labels != len(label_names) and not reinit:
+        raise PipelineError(f"model.name_or_path: '{source}' has a classifier head for {config.num_labels} labels "
+                            f"but the data has {len(label_names)}; set model.reinit_head=true to replace the head")
     extra: dict[str, Any] = {}
     if model_cfg is not None:
         for key, attr in (("hidden_dropout", "hidden_dropout_prob"), ("attention_dropout", "attention_probs_dropout_prob")):
@@ -56,15 +63,15 @@ def load_classifier(source: str, label_names: list[str], model_cfg: DictConfig |
                 extra[attr] = float(model_cfg[key])
     config.update({"num_labels": len(label_names), "id2label": dict(enumerate(label_names)),
                    "label2id": {n: i for i, n in enumerate(label_names)}, **extra})
-    reinit = bool(model_cfg.get("reinit_head", False)) if model_cfg is not None else False
     try:
         return AutoModelForSequenceClassification.from_pretrained(source, config=config,
                                                                   ignore_mismatched_sizes=reinit)
-    except (OSError, ValueError, RuntimeError) as exc:
+    except Exception as exc:  # missing or corrupt weight files come as several exception types
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        hint = "set model.reinit_head=true to replace its head" if "mismatch" in first.lower() \
+            else "check that the directory holds the model's weights (e.g. model.safetensors)"
         raise PipelineError(f"model.name_or_path: '{source}' cannot be loaded as a classifier with "
-                            f"{len(label_names)} labels ({first}); set model.reinit_head=true to replace "
-                            f"its head") from None
+                            f"{len(label_names)} labels ({first}); {hint}") from None
 
 
 def file_size(path: str | Path) -> int:

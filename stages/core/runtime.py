@@ -9,9 +9,13 @@ from omegaconf import DictConfig
 from .config import flatten
 from .errors import PipelineError
 from .io import read_json
+from .validate import check_train
 
 UPSTREAM_METRICS = {"clean": "metrics/clean.json", "augment": "metrics/augment.json",
                     "tokenize": "metrics/tokenize.json"}
+# reports of the data stages that the model's MLflow run carries as artefacts (stage -> files)
+UPSTREAM_REPORTS = {"clean": ["metrics/clean.json"], "augment": ["metrics/augment.json", "reports/augment_samples.json"],
+                    "tokenize": ["metrics/tokenize.json"]}
 
 
 def check_train_config(train: DictConfig) -> DictConfig:
@@ -28,6 +32,7 @@ def check_train_config(train: DictConfig) -> DictConfig:
         raise PipelineError(f"train.nonfinite_loss: use stop or skip, got {train.nonfinite_loss!r}")
     if train.precision not in ("fp32", "bf16", "fp16"):
         raise PipelineError(f"train.precision: use fp32, bf16 or fp16, got {train.precision!r}")
+    check_train(train)
     return train
 
 
@@ -63,3 +68,8 @@ def upstream_metrics() -> dict[str, float]:
             out.update({f"{stage}.{k}": float(v) for k, v in flatten(read_json(path)).items()
                         if isinstance(v, (int, float)) and not isinstance(v, bool)})
     return out
+
+
+def upstream_reports() -> list[tuple[str, str]]:
+    """(file, artefact folder) for each data-stage report present."""
+    return [(path, stage) for stage, paths in UPSTREAM_REPORTS.items() for path in paths if Path(path).is_file()]

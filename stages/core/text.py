@@ -15,11 +15,37 @@ _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), Non
 _EDGE_PUNCT = re.compile(r"^[\W_]+|[\W_]+$")
 
 
+def _fixpoint(step, text: str, rounds: int = 8) -> str:
+    """Apply `step` until the text stops changing, so that cleaning twice equals cleaning once.
+
+    One pass can expose new work (an unescaped `&lt;b&gt;` is a tag; a removed zero-width space lets
+    two characters compose); real texts settle after one or two passes.
+    """
+    for _ in range(rounds):
+        new = step(text)
+        if new == text:
+            break
+        text = new
+    return text
+
+
+def _strip_html(text: str) -> str:
+    while True:  # each change shortens the text, so this ends
+        new = html.unescape(_TAG.sub(" ", text))
+        if new == text:
+            return text
+        text = new
+
+
 def clean_text(text: str, unicode_form: str = "NFC", strip_html: bool = True, lowercase: bool = False) -> str:
-    """Normalise unicode, drop HTML tags and control characters, collapse whitespace."""
+    """Normalise unicode, drop HTML tags and control characters, collapse whitespace (idempotent)."""
+    return _fixpoint(lambda t: _clean_once(t, unicode_form, strip_html, lowercase), text)
+
+
+def _clean_once(text: str, unicode_form: str, strip_html: bool, lowercase: bool) -> str:
     text = unicodedata.normalize(unicode_form, text)
     if strip_html:
-        text = html.unescape(_TAG.sub(" ", text))
+        text = _strip_html(text)
     text = text.translate(_INVISIBLE)
     # control characters (Cc/Cf) other than whitespace become spaces
     text = "".join(" " if unicodedata.category(ch) in ("Cc", "Cf") and not ch.isspace() else ch for ch in text)
@@ -28,7 +54,11 @@ def clean_text(text: str, unicode_form: str = "NFC", strip_html: bool = True, lo
 
 
 def normalise_key(text: str) -> str:
-    """The identity of a text for dedup and leak checks: case-, width- and spacing-insensitive."""
+    """The identity of a text for dedup and leak checks: case-, width- and spacing-insensitive (idempotent)."""
+    return _fixpoint(_key_once, text)
+
+
+def _key_once(text: str) -> str:
     key = unicodedata.normalize("NFKC", text).translate(_INVISIBLE).casefold()
     key = _SPACE.sub(" ", key).strip()
     return _EDGE_PUNCT.sub("", key)

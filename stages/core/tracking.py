@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 
 from .io import read_json, write_json
 from .logs import get_logger
+from .tracking_checks import close_orphaned_run, ensure_reachable
 
 RUN_FILE = Path("models/mlflow_run.json")
 PARENT_ENV = "FTPIPE_PARENT_RUN_ID"
@@ -35,7 +36,7 @@ def configure(cfg: DictConfig) -> str:
     """Point MLflow at the store and experiment; returns the experiment id."""
     import mlflow
 
-    uri = tracking_uri(cfg)
+    uri = ensure_reachable(cfg, tracking_uri(cfg))
     mlflow.set_tracking_uri(uri)
     name = os.environ.get("MLFLOW_EXPERIMENT_NAME") or cfg.mlflow.experiment
     experiment = mlflow.get_experiment_by_name(name)
@@ -89,6 +90,7 @@ def start_train_run(cfg: DictConfig, tags: dict[str, Any], resume_id: str | None
             log.info("MLflow run %s resumed", resume_id)
             yield run
         return
+    close_orphaned_run(RUN_FILE)
     parent = os.environ.get(PARENT_ENV)
     run_name = os.environ.get("FTPIPE_RUN_NAME") or cfg.mlflow.get("run_name")
     all_tags = {**git_tags(), **version_tags(), **{k: str(v) for k, v in tags.items()}}

@@ -1,0 +1,54 @@
+"""Two runs in one workspace: the second stage is refused with the holder named, and a dead holder frees the lock."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from stages.core.compose import compose_config, write_params
+from stages.core.errors import PipelineError
+from stages.core.lock import LOCK_FILE, workspace_lock
+from tests.conftest import ROOT, run_stage, stage_env
+
+
+def test_second_holder_is_refused_with_the_first_named(tmp_path, monkeypatch):
+    lock = tmp_path / LOCK_FILE
+    with workspace_lock("train", lock):
+        with pytest.raises(PipelineError, match=rf"another pipeline stage is running in this workspace "
+                                                rf"\(pid {os.getpid()}, stage train, since "):
+            with workspace_lock("clean", lock):
+                pass
+        monkeypatch.setenv("RANK", "1")  # a DDP worker runs inside its launcher's lock
+        with workspace_lock("train", lock):
+            pass
+    with workspace_lock("clean", lock):  # released on exit
+        pass
+
+
+def test_a_stage_command_refuses_to_run_beside_another(project):
+    write_params(compose_config(["data=custom", "data.path=data/raw/none.csv"]), project / "params.yaml")
+    with workspace_lock("train", project / LOCK_FILE):
+        result = run_stage("clean", project, check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"another pipeline stage is running in this workspace (pid {os.getpid()}, stage train" in result.stderr
+    assert not (project / "data/clean").exists()
+
+
+def test_the_lock_dies_with_its_holder(tmp_path):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from stages.core.lock import workspace_lock\n"
+         "with workspace_lock('train', sys.argv[1]):\n    print('held', flush=True); time.sleep(120)",
+         str(tmp_path / LOCK_FILE)], cwd=ROOT, env=stage_env(), stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(PipelineError, match=f"pid {holder.pid}, stage train"):
+            with workspace_lock("clean", tmp_path / LOCK_FILE):
+                pass
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    with workspace_lock("clean", tmp_path / LOCK_FILE):  # no stale lock after SIGKILL
+        pass
