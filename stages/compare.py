@@ -9,6 +9,7 @@ The store is --tracking-uri, else MLFLOW_TRACKING_URI, else params.yaml's mlflow
 from __future__ import annotations
 
 import argparse
+import os
 
 import pandas as pd
 
@@ -68,4 +69,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    os.environ.setdefault("FTPIPE_NO_LOCK", "1")  # read-only: works while a sweep or pipeline holds the lock
     run_stage(main)

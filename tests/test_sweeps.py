@@ -121,8 +121,9 @@ def _compare(capsys, *argv: str) -> tuple[int, str, str]:
     return code, out.out, out.err
 
 
-def test_compare_cli_sweep_and_runs(store, capsys):
+def test_compare_cli_sweep_and_runs(store, capsys, monkeypatch):
     uri, client, parent, ids = store
+    monkeypatch.setenv("FTPIPE_NO_LOCK", "1")  # as `python -m stages.compare` sets it: read-only, no lock
     listed = _compare(capsys, "sweeps", "--tracking-uri", uri)[1]
     assert "demo-1" in listed and parent in listed
     by_name = _compare(capsys, "sweep", "demo-1", "--tracking-uri", uri, "--metric", "test_accuracy")[1]
@@ -154,7 +155,7 @@ def test_sweep_runs_real_dvc_experiments_nested_in_mlflow(project, tiny_model_di
     before = json.loads((project / "models/mlflow_run.json").read_text())["run_id"]
 
     result = run([sys.executable, "-m", "stages.sweep", "train.lr=1e-4,3e-4", *base, "--name", "t", "--apply-best"],
-                 project)
+                 project)                                   # fails (exit 2) if any job failed
     assert "retraining with --force" in result.stderr
 
     shown = json.loads(run(["dvc", "exp", "show", "--json"], project).stdout)

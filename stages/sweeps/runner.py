@@ -67,7 +67,9 @@ def run_sweep(spec: SweepSpec, name: str | None = None, apply_best: bool = False
     parent_id = open_parent(client, experiment_id, name, spec, len(jobs), swept)
     log.info("sweep %s: %d job(s) over %s; MLflow parent run %s in %s", name, len(jobs), ", ".join(swept) or "-",
              parent_id, uri)
-    env = {**os.environ, PARENT_ENV: parent_id, "MLFLOW_TRACKING_URI": uri, "MLFLOW_EXPERIMENT_NAME": experiment}
+    # FTPIPE_NO_LOCK: the sweep holds the workspace lock (stages.core.lock) for all its jobs' stages
+    env = {**os.environ, PARENT_ENV: parent_id, "MLFLOW_TRACKING_URI": uri, "MLFLOW_EXPERIMENT_NAME": experiment,
+           "FTPIPE_NO_LOCK": "1"}
     failed, started = [], time.monotonic()
     status = "FAILED"
     try:
@@ -94,11 +96,11 @@ def run_sweep(spec: SweepSpec, name: str | None = None, apply_best: bool = False
         report = finish(client, parent_id, spec)
         log.info("sweep %s %s in %s; report in %s", name, status.lower(), _minutes(time.monotonic() - started),
                  REPORTS / name)
-    if failed:
-        log.warning("%d job(s) failed: %s (their errors are above and in their MLflow runs)",
-                    len(failed), ", ".join(failed))
     if apply_best and report.best.get("exp"):
         apply(report.best["exp"])
+    if failed:
+        raise PipelineError(f"{len(failed)} of {len(jobs)} sweep job(s) failed: {', '.join(failed)} (their errors "
+                            f"are above and in their MLflow runs; the report covers the rest)")
     return report
 
 
