@@ -7,7 +7,7 @@ export DVC_NO_ANALYTICS := 1
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup nlp-resources run test test-all params ui
+.PHONY: setup nlp-resources run test test-all params ui sweep
 
 # torch first, pinned: its CPU wheel is local; a bare `torch` would pull a multi-GB CUDA build.
 $(VENV)/.installed: pyproject.toml
@@ -35,6 +35,9 @@ test-all: setup            ## everything, slow tests included
 
 params: setup              ## recompose params.yaml from conf/, e.g. make params OVERRIDES="train=full"
 	$(PY) -m stages.core.compose $(OVERRIDES)
+
+sweep: setup               ## a grid of DVC experiments, ranked (docs/sweeps.md), e.g. make sweep SWEEP="lr seed=1,2"
+	$(PY) -m stages.sweep $(SWEEP)
 
 ui: setup                  ## the MLflow UI on http://127.0.0.1:5000
 	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port 5000 --workers 1
