@@ -17,6 +17,7 @@ from stages.compressors import deploy, gate, measure, report, variants
 from stages.core import tracking
 from stages.core.config import flatten, load_params
 from stages.core.errors import PipelineError, run_stage
+from stages.core.peft_methods import with_saved_adapter
 from stages.core.io import atomic_path, write_csv, write_json
 from stages.core.logs import get_logger
 from stages.core.seeding import seed_everything
@@ -45,11 +46,15 @@ def read_split(path: Path) -> pd.DataFrame:
 
 
 def load_teacher(directory: Path):
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
 
     if not (directory / "config.json").is_file():
         raise PipelineError(f"{directory}/config.json: fine-tuned model not found (run the train stage first)")
-    model = AutoModelForSequenceClassification.from_pretrained(directory).eval()
+    # an unmerged LoRA adapter saved beside the base weights is merged here, so every variant includes it
+    model = with_saved_adapter(AutoModelForSequenceClassification.from_pretrained(directory), directory).eval()
+    if not isinstance(model, PreTrainedModel):
+        raise PipelineError(f"{directory}: a {type(model).__name__} (train.method=prompt_tuning) cannot be exported "
+                            "or distilled; set train.method.merge=true or use lora/full")
     labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
     return model, AutoTokenizer.from_pretrained(directory), labels
 

@@ -107,7 +107,7 @@ def built_project(tmp_path_factory, tiny_model_dir):
         src = ROOT / name
         shutil.copytree(src, project / name) if src.is_dir() else shutil.copy2(src, project / name)
     compose_params(project, "data.max_rows=200", f"model.name_or_path={tiny_model_dir}", "train.epochs=1",
-                   "train.batch_size=16", "mlflow.log_model=false", "compress.latency_repeats=3")
+                   "train.batch_size=16", "mlflow.log_model=false", "compress.latency.repeats=3", "compress.distill.layers=1")
     for stage in STAGES:
         run_stage(stage, project)
     return project

@@ -106,7 +106,7 @@ def test_chinese_reviews_pass_every_dvc_stage(project, zh_model_dir):
 
     Full fine-tuning: its weights are random, so LoRA on a frozen random encoder would learn nothing."""
     compose_params(project, "data=chinese_reviews", f"model.name_or_path={zh_model_dir}", "model.max_length=64",
-                   "train.epochs=4", "train.batch_size=16", "train.lr=1e-3", "compress.latency_repeats=5")
+                   "train.epochs=4", "train.batch_size=16", "train.lr=1e-3", "compress.latency.repeats=5", "compress.distill.layers=1")
     output = run(["dvc", "repro"], project).stdout
     assert [s for s in STAGES if f"Running stage '{s}'" in output] == STAGES
     labels = json.loads((project / "data/clean/labels.json").read_text())["names"]

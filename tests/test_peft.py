@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from stages.compress import quantize_int8
+from stages.compressors.quantize import torch_int8
 from stages.core.compose import compose_config
 from stages.core.errors import PipelineError
 from stages.core.modeling import file_size, load_classifier
@@ -147,7 +147,7 @@ def test_prompt_tuning_trains_the_prompt_and_head_and_reloads(tmp_path, tiny_mod
     reloaded = load_classifier(str(tmp_path), NAMES)
     assert torch.allclose(logits(reloaded, batch(7)), expected, atol=1e-6)
     # compress quantizes what evaluate loads: the peft-wrapped model too
-    assert torch.allclose(logits(quantize_int8(reloaded), batch(7)), expected, atol=0.1)
+    assert torch.allclose(logits(torch_int8(reloaded, embeddings=False), batch(7)), expected, atol=0.1)
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -180,7 +180,7 @@ def test_stages_with_lora_report_it_and_evaluate_and_compress_the_merged_model(p
     unchanged evaluate and compress stages read it; MLflow has the trainable share."""
     pd.DataFrame(sentiment_rows(60)).to_csv(project / "data/raw/train.csv", index=False)
     compose_params(project, "data=custom", f"model.name_or_path={tiny_model_dir}", "train/method=lora",
-                   "train.batch_size=16", "compress.latency_repeats=3")
+                   "train.batch_size=16", "compress.latency.repeats=3", "compress.variants=[fp32,torch_int8]")
     for stage in ("clean", "augment", "tokenize", "train", "evaluate", "compress"):
         run_stage(stage, project)
     report = json.loads((project / "metrics/train.json").read_text())
@@ -189,7 +189,7 @@ def test_stages_with_lora_report_it_and_evaluate_and_compress_the_merged_model(p
     assert report["peak_memory_mb"] > 0 and report["seconds_per_epoch"] >= 0
     assert (project / "models/finetuned/adapter/adapter_config.json").is_file()
     assert 0 <= json.loads((project / "metrics/metrics.json").read_text())["accuracy"] <= 1
-    assert "torch_int8" in json.loads((project / "metrics/compression.json").read_text())
+    assert "torch_int8" in json.loads((project / "metrics/compression.json").read_text())["variants"]
     run_id = json.loads((project / "models/mlflow_run.json").read_text())["run_id"]
     mlrun = MlflowClient(f"sqlite:///{project}/mlflow.db").get_run(run_id)
     assert mlrun.data.params["train.method.name"] == "lora"
