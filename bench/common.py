@@ -93,8 +93,19 @@ def timed(fn, *args, **kwargs) -> tuple[float, object]:
     return time.perf_counter() - start, out
 
 
-def run_worker(module: str, spec: dict, timeout: int = 3600) -> dict:
-    """Run `python -m module --worker JSON` in a fresh process (own memory peak); it prints one JSON line last."""
+def run_worker(module: str, spec: dict, in_process=None, timeout: int = 3600) -> dict:
+    """Run `python -m module --worker JSON` in a fresh process (own memory peak); it prints one JSON line last.
+
+    `in_process` (a function of spec) runs it here instead: for --smoke, where start-up would dominate.
+    """
+    if in_process is not None:
+        cwd, env = os.getcwd(), dict(os.environ)
+        try:
+            return in_process(spec)
+        finally:
+            os.chdir(cwd)
+            os.environ.clear()
+            os.environ.update(env)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, "-m", module, "--worker", json.dumps(spec)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
@@ -105,7 +116,11 @@ def run_worker(module: str, spec: dict, timeout: int = 3600) -> dict:
 
 def write_result(name: str, payload: dict, smoke: bool) -> Path:
     """bench/results/<name>.json (smoke runs go to bench/results/smoke/, never mixed with real figures)."""
-    folder = RESULTS / "smoke" if smoke else RESULTS
+    import torch
+
+    root = Path(os.environ.get("FTPIPE_BENCH_RESULTS") or RESULTS)
+    folder = root / "smoke" if smoke else root
+    name = f"{name}_cuda" if torch.cuda.is_available() else name  # a GPU run is its own table
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.json"
     path.write_text(json.dumps({"machine": machine(), "smoke": smoke, **payload}, indent=2) + "\n")

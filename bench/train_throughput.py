@@ -180,7 +180,10 @@ def main(argv: list[str] | None = None) -> dict:
 
     if args.smoke:
         args.rows, args.val_rows, args.seed_steps, args.repeats = 32, 16, 1, 1
-    variants = (args.variants or ("a,b,b_bf16,c,c_bf16" if torch.cuda.is_available() else "a,b,c,c_bf16")).split(",")
+    from stages.core.runtime import cpu_supports_bf16
+
+    default = "a,b,b_bf16,c,c_bf16" if torch.cuda.is_available() else "a,b,c,c_bf16" if cpu_supports_bf16() else "a,b,c"
+    variants = (args.variants or default).split(",")
     scratch = Path(tempfile.mkdtemp(prefix="bench-train-"))
     try:
         model = model_path(args.smoke, scratch)
@@ -195,7 +198,7 @@ def main(argv: list[str] | None = None) -> dict:
                         "batch_size": args.batch_size, "epochs": args.epochs, "seed_steps": args.seed_steps,
                         "threads": args.threads, "scratch": str(scratch / f"{variant}-{rep}")}
                 Path(spec["scratch"]).mkdir()
-                runs[variant].append(run_worker("bench.train_throughput", spec))
+                runs[variant].append(run_worker("bench.train_throughput", spec, worker if args.smoke else None))
                 print(variant, rep, {k: round(v, 3) if isinstance(v, float) else v for k, v in runs[variant][-1].items()},
                       flush=True)
             torch.set_num_threads(args.threads)
@@ -217,7 +220,7 @@ def main(argv: list[str] | None = None) -> dict:
         if args.profile:
             spec = {**spec, "variant": "c", "profile": str(scratch / "profile.txt"), "scratch": str(scratch / "prof")}
             Path(spec["scratch"]).mkdir()
-            run_worker("bench.train_throughput", spec)
+            run_worker("bench.train_throughput", spec, worker if args.smoke else None)
             summary["c_profile_top_ops"] = (scratch / "profile.txt").read_text()
         payload = {"settings": {k: v for k, v in vars(args).items() if k != "worker"} | {"variants": variants},
                    "matmul_peak_gflops": peak, "train_flops_per_epoch_c": flops / args.epochs,
