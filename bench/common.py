@@ -1,6 +1,7 @@
 """Shared by every benchmark: the machine's description, real data subsets, models, medians, results."""
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -41,15 +42,20 @@ def machine() -> dict:
             "utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 
-def rt_subset(n_train: int, n_val: int, seed: int = 42) -> dict[str, tuple[list[str], np.ndarray]]:
-    """Disjoint, seeded train/validation samples of the real Rotten Tomatoes snippets (fresh=0, rotten=1)."""
+@functools.lru_cache(maxsize=1)
+def rt_frame():
+    """The labelled snippets, deduplicated (read once per process: the .bz2 takes seconds)."""
     import pandas as pd
 
     from stages.core.config import resolve_resource
 
     frame = pd.read_csv(resolve_resource(RT_CSV), usecols=["category", "text"])
-    frame = frame[frame["category"].isin(["fresh", "rotten"])].dropna().drop_duplicates("text")
-    frame = frame.sample(n=n_train + n_val, random_state=seed)
+    return frame[frame["category"].isin(["fresh", "rotten"])].dropna().drop_duplicates("text")
+
+
+def rt_subset(n_train: int, n_val: int, seed: int = 42) -> dict[str, tuple[list[str], np.ndarray]]:
+    """Disjoint, seeded train/validation samples of the real Rotten Tomatoes snippets (fresh=0, rotten=1)."""
+    frame = rt_frame().sample(n=n_train + n_val, random_state=seed)
     texts, labels = frame["text"].str.strip().tolist(), (frame["category"] == "rotten").to_numpy(np.int64)
     return {"train": (texts[:n_train], labels[:n_train]), "validation": (texts[n_train:], labels[n_train:])}
 
