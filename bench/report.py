@@ -36,7 +36,14 @@ def train_section(d: dict) -> str:
                "acc Δ vs (b), points", "MFU (fp32 peak)", "MFU (bf16 peak)"], rows),
         f"Matmul peak in the same run (2048², median of repeats): fp32 {peak['fp32']} GFLOP/s, bf16 {peak['bf16']} "
         f"GFLOP/s. FLOPs of (c): {d['flops_convention']} (N = non-embedding parameters).",
-        machine_line(d["machine"])])
+        machine_line(d["machine"]), profile_block(d.get("profile_top_ops_c"))])
+
+
+def profile_block(profile: str | None, rows: int = 22) -> str:
+    if not profile:
+        return ""
+    head = "\n".join(profile.strip().splitlines()[:rows])
+    return f"torch.profiler, one run of (c), operators by self CPU time (top rows):\n\n```\n{head}\n```"
 
 
 def simple_section(title: str, d: dict, cols: list[str]) -> str:

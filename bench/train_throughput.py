@@ -157,6 +157,29 @@ def summarise(runs: dict[str, list[dict]]) -> dict:
     return out
 
 
+def report(args, variants: list[str], runs: dict, peaks: dict, model: str, data: dict, profile: str | None) -> dict:
+    """Medians, ratios and MFU from the per-run results; writes bench/results/train_throughput.json."""
+    summary = summarise({v: r for v, r in runs.items() if r})
+    flops = pipeline_flops(model, data["train"][0], args.batch_size, 42, args.epochs)
+    peak = {k: round(median(v), 1) for k, v in peaks.items()}
+    for variant in (v for v in summary if v.startswith("c")):
+        s = summary[variant]
+        achieved = flops / s["samples"] * s["samples_per_s"] / 1e9 * args.epochs
+        s["gflops_per_s"] = round(achieved, 1)
+        s["mfu_vs_fp32_peak"] = round(achieved / peak["fp32"], 3)
+        s["mfu_vs_bf16_peak"] = round(achieved / peak["bf16"], 3)
+        for base in ("a", "b"):
+            if base in summary:
+                s[f"speedup_vs_{base}"] = round(s["samples_per_s"] / summary[base]["samples_per_s"], 2)
+                s[f"accuracy_delta_vs_{base}_points"] = round(100 * (s["val_accuracy"] - summary[base]["val_accuracy"]), 2)
+    payload = {"settings": {k: v for k, v in vars(args).items() if k != "worker"} | {"variants": variants},
+               "matmul_peak_gflops": peak, "train_flops_per_epoch_c": flops / args.epochs,
+               "flops_convention": "6*N_non_embedding*real_tokens + 6*layers*padded_width*hidden*real_tokens",
+               "results": summary, "profile_top_ops_c": profile, "runs": runs}
+    write_result("train_throughput", payload, args.smoke)
+    return payload
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -204,30 +227,13 @@ def main(argv: list[str] | None = None) -> dict:
             torch.set_num_threads(args.threads)
             peaks["fp32"].append(matmul_peak(torch.float32, size=256 if args.smoke else 2048))
             peaks["bf16"].append(matmul_peak(torch.bfloat16, size=256 if args.smoke else 2048))
-        summary = summarise(runs)
-        flops = pipeline_flops(model, data["train"][0], args.batch_size, 42, args.epochs)
-        peak = {k: round(median(v), 1) for k, v in peaks.items()}
-        for variant in (v for v in variants if v.startswith("c")):
-            s = summary[variant]
-            achieved = flops / s["samples"] * s["samples_per_s"] / 1e9 * args.epochs
-            s["gflops_per_s"] = round(achieved, 1)
-            s["mfu_vs_fp32_peak"] = round(achieved / peak["fp32"], 3)
-            s["mfu_vs_bf16_peak"] = round(achieved / peak["bf16"], 3)
-            for base in ("a", "b"):
-                if base in summary:
-                    s[f"speedup_vs_{base}"] = round(s["samples_per_s"] / summary[base]["samples_per_s"], 2)
-                    s[f"accuracy_delta_vs_{base}_points"] = round(100 * (s["val_accuracy"] - summary[base]["val_accuracy"]), 2)
+        profile = None
         if args.profile:
             spec = {**spec, "variant": "c", "profile": str(scratch / "profile.txt"), "scratch": str(scratch / "prof")}
             Path(spec["scratch"]).mkdir()
             run_worker("bench.train_throughput", spec, worker if args.smoke else None)
-            summary["c_profile_top_ops"] = (scratch / "profile.txt").read_text()
-        payload = {"settings": {k: v for k, v in vars(args).items() if k != "worker"} | {"variants": variants},
-                   "matmul_peak_gflops": peak, "train_flops_per_epoch_c": flops / args.epochs,
-                   "flops_convention": "6*N_non_embedding*real_tokens + 6*layers*padded_width*hidden*real_tokens",
-                   "results": summary, "runs": runs}
-        write_result("train_throughput", payload, args.smoke)
-        return payload
+            profile = (scratch / "profile.txt").read_text()
+        return report(args, variants, runs, peaks, model, data, profile)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
