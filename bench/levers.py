@@ -20,13 +20,15 @@ import torch
 
 from bench.common import median, model_path, rt_subset, write_result
 
-# name: (autocast dtype, fused AdamW, threads (None: all), attention implementation)
+# name: (autocast dtype, fused AdamW, threads (None: all), attention implementation, deterministic algorithms)
+# The stage runs with torch.use_deterministic_algorithms(True) (seed_everything), so the variants do too.
 VARIANTS = {
-    "fp32, foreach AdamW (before)": (None, False, None, "sdpa"),
-    "fp32, fused AdamW (now)": (None, True, None, "sdpa"),
-    "bf16 autocast, fused AdamW": (torch.bfloat16, True, None, "sdpa"),
-    "fp32, fused, eager attention": (None, True, None, "eager"),
-    "fp32, fused, 1 thread": (None, True, 1, "sdpa"),
+    "fp32, foreach AdamW (before)": (None, False, None, "sdpa", True),
+    "fp32, fused AdamW (now)": (None, True, None, "sdpa", True),
+    "bf16 autocast, fused AdamW": (torch.bfloat16, True, None, "sdpa", True),
+    "fp32, fused, eager attention": (None, True, None, "eager", True),
+    "fp32, fused, 1 thread": (None, True, 1, "sdpa", True),
+    "fp32, fused, deterministic algorithms off": (None, True, None, "sdpa", False),
 }
 
 
@@ -64,22 +66,23 @@ def main(argv: list[str] | None = None) -> dict:
     batches = [(collate(ids, b, tokenizer.pad_token_id), torch.as_tensor(labels[b])) for b in order]
     variants = dict(VARIANTS)
     if args.compile:
-        variants["fp32, fused, torch.compile"] = (None, True, None, "compile")
+        variants["fp32, fused, torch.compile"] = (None, True, None, "compile", True)
     torch.manual_seed(0)
     base = load_classifier(source, ["fresh", "rotten"])
     setups = {}
-    for name, (amp, fused, n_threads, attn) in variants.items():
+    for name, (amp, fused, n_threads, attn, deterministic) in variants.items():
         model = copy.deepcopy(base)
         if attn == "eager":
             model.set_attn_implementation("eager")
         optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5, fused=fused, foreach=None if fused else True)
         model.train()
         runner = torch.compile(model, dynamic=True) if attn == "compile" else model
-        setups[name] = (runner, optimizer, amp, n_threads or threads)
+        setups[name] = (runner, optimizer, amp, n_threads or threads, deterministic)
     times = {name: [] for name in setups}
     for i, (batch, y) in enumerate(batches):
-        for name, (model, optimizer, amp, n_threads) in setups.items():
+        for name, (model, optimizer, amp, n_threads, deterministic) in setups.items():
             torch.set_num_threads(n_threads)
+            torch.use_deterministic_algorithms(deterministic, warn_only=True)
             seconds = step(model, optimizer, batch, y, amp)
             if i:  # the first batch warms up (and compiles)
                 times[name].append(seconds)
