@@ -7,7 +7,7 @@ export DVC_NO_ANALYTICS := 1
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup nlp-resources run test test-all params ui sweep
+.PHONY: setup nlp-resources run test test-all params ui sweep bench
 
 # torch first, pinned: its CPU wheel is local; a bare `torch` would pull a multi-GB CUDA build.
 $(VENV)/.installed: pyproject.toml
@@ -41,3 +41,6 @@ sweep: setup               ## a grid of DVC experiments, ranked (docs/sweeps.md)
 
 ui: setup                  ## the MLflow UI on http://127.0.0.1:5000
 	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port 5000 --workers 1
+
+bench: setup               ## every benchmark (bench/run_all.py) -> bench/results/*.json and BENCHMARKS.md
+	$(PY) -m bench.run_all $(BENCH_ARGS)

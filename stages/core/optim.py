@@ -56,7 +56,8 @@ def build_optimizer(model: nn.Module, train: DictConfig) -> torch.optim.Optimize
                      "weight_decay": train.weight_decay if decay else 0.0}
                     for (depth, decay), params in sorted(groups.items())]
     if train.optimizer == "adamw":
-        return torch.optim.AdamW(param_groups, lr=train.lr)
+        # fused: one kernel for all tensors; ~4x faster optimiser step on CPU (bench/levers.py), same maths
+        return torch.optim.AdamW(param_groups, lr=train.lr, fused=True)
     if train.optimizer == "sgd":
         return torch.optim.SGD(param_groups, lr=train.lr, momentum=train.momentum)
     return torch.optim.RMSprop(param_groups, lr=train.lr, momentum=train.momentum)
