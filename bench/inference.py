@@ -25,9 +25,9 @@ def fp32(model):
 
 
 def torch_int8(model):
-    from stages.compress import quantize_int8
+    from stages.compressors.quantize import torch_int8 as quantize
 
-    return quantize_int8(model)
+    return quantize(model, embeddings=True)
 
 
 VARIANTS = {"fp32": fp32, "torch_int8": torch_int8}

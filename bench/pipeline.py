@@ -18,26 +18,16 @@ import tempfile
 import time
 from pathlib import Path
 
+from stages.core.workspace import copy_project
 from bench.common import ROOT, median, model_path, write_result
 
 STAGES = ["clean", "augment", "tokenize", "train", "evaluate", "compress"]
-PROJECT_FILES = ["stages", "conf", "dvc.yaml", "params.yaml", "pyproject.toml", "data/raw", ".dvc/config",
-                 ".dvcignore", ".gitignore"]
-SMALL = ["data.max_rows=300", "train.epochs=1", "train.batch_size=16", "compress.latency_repeats=5",
+SMALL = ["data.max_rows=300", "train.epochs=1", "train.batch_size=16", "compress.latency.repeats=5", "compress.distill.layers=1",
          "mlflow.log_model=false"]
 
 
 def scratch_project(dest: Path) -> Path:
-    for name in PROJECT_FILES:
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
-        elif src.exists():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / name)
-    sh(["git", "init", "-q"], dest)
-    sh(["git", "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-q", "--allow-empty", "-m", "init"], dest)
-    return dest
+    return copy_project(dest, ROOT)
 
 
 def sh(cmd: list[str], cwd: Path) -> float:

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from stages.core.workspace import copy_project
+
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT_FILES = ["stages", "conf", "dvc.yaml", "params.yaml", "pyproject.toml", "data/raw", ".dvc/config",
-                 ".dvcignore", ".gitignore", "data/samples"]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -45,17 +45,7 @@ def compose_params(cwd: Path, *overrides: str) -> dict:
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A fresh copy of the project (code, conf, dvc.yaml) in its own git + DVC repository."""
-    dest = tmp_path / "project"
-    for name in PROJECT_FILES:
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
-        elif src.exists():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / name)
-    run(["git", "init", "-q"], dest)
-    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "init"], dest)
-    return dest
+    return copy_project(tmp_path / "project", ROOT)
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,7 @@
 """Build the variants' directories, and settle the ONNX int8 weight type by measurement."""
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -8,6 +9,8 @@ import pandas as pd
 
 from stages.core.errors import PipelineError
 from stages.core.logs import get_logger
+
+import torch
 
 from . import bundle, distill, onnx_export, quantize
 from .runtime import Predictor, encode
@@ -75,6 +78,8 @@ def build_variants(names: list[str], teacher, tokenizer, labels, texts, cfg, roo
     if "distilled" in names:
         d = c.distill
         train = train.head(d.get("max_train_rows") or None)
+        # distillation is training: every core (the export checks above pinned measurement's thread count)
+        torch.set_num_threads(cfg.train.get("num_threads") or os.cpu_count())
         student = distill.make_student(teacher, int(d.layers))
         log.info("distilling %d -> %d layers on %d rows", teacher.config.num_hidden_layers, int(d.layers), len(train))
         losses = distill.train_student(student, teacher, tokenizer, train.text.astype(str).tolist(),
