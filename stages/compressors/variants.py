@@ -6,11 +6,10 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
+import torch
 
 from stages.core.errors import PipelineError
 from stages.core.logs import get_logger
-
-import torch
 
 from . import bundle, distill, onnx_export, quantize
 from .runtime import Predictor, encode
