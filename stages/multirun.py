@@ -111,7 +111,7 @@ def run_pipeline(job_dir: Path, cfg: DictConfig, name: str) -> float:
     metrics = job_dir / "metrics" / "train.json"
     if code == 0 and metrics.is_file():
         return float(json.loads(metrics.read_text()).get(OBJECTIVE, math.nan))
-    error = _last_error(job_dir / "repro.log")
+    error = f"dvc repro exited {code}: " + _last_error(job_dir / "repro.log")
     log.error("job %s failed: %s (log: %s)", name, error, job_dir / "repro.log")
     _record_failure(job_dir, cfg, name, error)
     return math.nan
