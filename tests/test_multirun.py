@@ -65,3 +65,20 @@ def test_failing_job_is_recorded_failed_and_the_sweep_goes_on(project, tiny_mode
     kids = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
     assert sorted(k.info.status for k in kids) == ["FAILED", "FINISHED"]
     assert any(k.data.tags.get("sweep.error") for k in kids if k.info.status == "FAILED")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("launcher", ["joblib", "submitit_local"])
+def test_two_jobs_run_through_a_parallel_launcher(project, tiny_model_dir, launcher):
+    from mlflow.tracking import MlflowClient
+
+    extra = ["hydra.launcher.n_jobs=2"] if launcher == "joblib" else ["hydra.launcher.timeout_min=15"]
+    run([sys.executable, "-m", "stages.multirun", "-m", "train.lr=1e-4,3e-4", "seed=1", *TINY,
+         f"model.name_or_path={tiny_model_dir}", f"hydra.sweep.dir={project / 'multirun' / launcher}",
+         f"hydra/launcher={launcher}", *extra], project)
+    client = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    exps = [e.experiment_id for e in client.search_experiments()]
+    (parent,) = client.search_runs(exps, "tags.`sweep.role` = 'parent'")
+    kids = client.search_runs(exps, f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    assert sorted(k.data.params["train.lr"] for k in kids) == ["0.0001", "0.0003"]
+    assert all(k.info.status == "FINISHED" for k in kids)
