@@ -13,7 +13,6 @@ import math
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -161,4 +160,4 @@ def main(config: DictConfig) -> float:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
