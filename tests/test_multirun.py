@@ -1,9 +1,7 @@
 """The Hydra app over the whole pipeline (stages.multirun): its config, and a real 2x2 multirun."""
 from __future__ import annotations
 
-import math
 import sys
-from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
