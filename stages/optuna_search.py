@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--storage", help="optuna storage URL (default: the space's)")
     ap.add_argument("--out", default="multirun/optuna", help="where trial job directories go")
     ap.add_argument("overrides", nargs="*", help="Hydra overrides every trial gets, e.g. data.max_rows=500")
-    args = ap.parse_args(argv)
+    args = ap.parse_intermixed_args(argv)
     try:
         space = load_space(args.space)
         if args.storage:
