@@ -118,8 +118,10 @@ def run_pipeline(job_dir: Path, cfg: DictConfig, name: str) -> float:
 
 def _last_error(path: Path) -> str:
     lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
-    errors = [ln for ln in lines if "error" in ln.lower()]
-    return (errors or lines or ["no output"])[-1][:500]
+    # the stages' own one-line errors ("error: ...") say why; DVC's "ERROR: failed to reproduce" only says where
+    ours = [ln for ln in lines if ln.startswith("error:")]
+    dvc = [ln for ln in lines if "error" in ln.lower()]
+    return (ours or dvc or lines or ["no output"])[-1][:500]
 
 
 def _record_failure(job_dir: Path, cfg: DictConfig, name: str, error: str) -> None:

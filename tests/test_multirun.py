@@ -62,7 +62,8 @@ def test_failing_job_is_recorded_failed_and_the_sweep_goes_on(project, tiny_mode
                                 "tags.`sweep.role` = 'parent'")[0]
     kids = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
     assert sorted(k.info.status for k in kids) == ["FAILED", "FINISHED"]
-    assert any(k.data.tags.get("sweep.error") for k in kids if k.info.status == "FAILED")
+    (failed,) = [k for k in kids if k.info.status == "FAILED"]
+    assert "train.lr: must be a positive number" in failed.data.tags["sweep.error"]
 
 
 @pytest.mark.slow
