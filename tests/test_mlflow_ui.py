@@ -155,3 +155,5 @@ def _check_compare_page(page, base: str, exp_id: str, parent_id: str, ids: dict[
         page.get_by_text(str(f1)).first.wait_for()
         page.get_by_text(lr, exact=True).first.wait_for()
     page.get_by_text("ui-sweep").first.wait_for()
+    # the page scrolls inside a panel, so full_page screenshots miss the metrics table unless it is scrolled to
+    page.get_by_text(f"{CHILDREN['job-lr5e-05'][1]}").first.scroll_into_view_if_needed()
