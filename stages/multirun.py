@@ -1,0 +1,165 @@
+"""Hydra multirun over the whole pipeline: `python -m stages.multirun -m train.lr=1e-5,5e-5 seed=1,2`.
+
+Each Hydra job runs `dvc repro` in its own job directory (a copy of the code with a params.yaml composed from
+the job's config), so jobs never touch the workspace's data/, dvc.lock or models. All job directories share the
+workspace's DVC cache, and DVC's run cache restores a stage whose command, deps and params were seen before:
+jobs that differ only in training params run clean/augment/tokenize once. Every job logs into the workspace's
+MLflow store as a child of the multirun's parent run (SweepCallback); the job returns validation macro-F1.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from stages.core.compose import write_params
+from stages.core.logs import get_logger
+from stages.core.tracking import PARENT_ENV, configure, tracking_uri
+
+ROOT = Path(__file__).resolve().parents[1]
+# what a job needs to run the DAG; data/ outputs, models and dvc.lock are the job's own
+JOB_FILES = ["stages", "dvc.yaml", "data/raw", "data/samples", ".dvcignore"]
+TARGET = "evaluate"      # compress measures latency; not needed to rank a sweep
+OBJECTIVE = "val_macro_f1"
+log = get_logger("multirun")
+
+
+class SweepCallback(Callback):
+    """One MLflow parent run per multirun; its report (stages.sweeps) is written when the last job ends."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from mlflow.tracking import MlflowClient
+
+        from stages.sweeps.grid import SweepSpec
+        from stages.sweeps.runner import open_parent
+
+        cfg = _pipeline_cfg(config)
+        experiment_id = configure(cfg)
+        overrides = list(config.hydra.overrides.task)
+        swept = {k: v for k, v in (o.split("=", 1) for o in overrides if "=" in o) if "," in v or "(" in v}
+        self.spec = SweepSpec(params=swept, fixed=[o for o in overrides if o.split("=", 1)[0] not in swept])
+        self.client = MlflowClient(tracking_uri(cfg))
+        name = f"multirun-{Path(config.hydra.sweep.dir).name}"
+        parent = open_parent(self.client, experiment_id, name, self.spec, 0, list(swept))
+        self.client.set_tag(parent, "sweep.kind", "hydra-multirun")
+        # jobs read it from the environment: in-process with the basic launcher, inherited by launcher workers
+        os.environ[PARENT_ENV] = parent
+        os.environ["MLFLOW_TRACKING_URI"] = tracking_uri(cfg)
+        log.info("multirun: MLflow parent run %s in %s", parent, tracking_uri(cfg))
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from stages.sweeps.runner import finish
+        from stages.sweeps.store import children
+
+        parent_id = os.environ.pop(PARENT_ENV, None)
+        if not parent_id:
+            return
+        parent = self.client.get_run(parent_id)
+        kids = children(self.client, parent)
+        failed = sum(k.info.status != "FINISHED" for k in kids)
+        self.client.set_tag(parent_id, "sweep.jobs", str(len(kids)))
+        self.client.set_tag(parent_id, "sweep.failed_jobs", str(failed))
+        self.client.set_terminated(parent_id, "FAILED" if failed == len(kids) else "FINISHED")
+        report = finish(self.client, parent_id, self.spec)
+        log.info("multirun done: %d job(s), %d failed; best %s", len(kids), failed, report.best.get("run", "-"))
+
+
+def _pipeline_cfg(config: DictConfig) -> DictConfig:
+    """The job's pipeline config without Hydra's own node (what params.yaml holds)."""
+    cfg = OmegaConf.to_container(config, resolve=False)
+    cfg.pop("hydra", None)
+    return OmegaConf.create(cfg)
+
+
+def prepare_job_dir(job_dir: Path, cfg: DictConfig) -> None:
+    """A private DVC project: the code, a params.yaml of this job, and the workspace's cache."""
+    for name in JOB_FILES:
+        src, dst = ROOT / name, job_dir / name
+        if src.is_dir():
+            shutil.copytree(src, dst, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
+        elif src.exists():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst)
+    write_params(cfg, job_dir / "params.yaml")
+    if not (job_dir / ".dvc").is_dir():
+        _dvc(job_dir, "init", "--no-scm", "-q")
+        _dvc(job_dir, "config", "core.analytics", "false")
+        _dvc(job_dir, "config", "cache.dir", str(ROOT / ".dvc" / "cache"))
+
+
+def _dvc(cwd: Path, *args: str) -> None:
+    subprocess.run(["dvc", *args], cwd=cwd, check=True, capture_output=True, text=True)
+
+
+def run_pipeline(job_dir: Path, cfg: DictConfig, name: str) -> float:
+    """`dvc repro` in the job directory; validation macro-F1, or NaN when the job failed (recorded FAILED)."""
+    env = {**os.environ, "FTPIPE_RUN_NAME": name, "PYTHONPATH": str(job_dir)}
+    env.setdefault("MLFLOW_TRACKING_URI", tracking_uri(cfg))
+    with open(job_dir / "repro.log", "w") as out:
+        code = subprocess.run(["dvc", "repro", TARGET], cwd=job_dir, env=env, stdout=out,
+                              stderr=subprocess.STDOUT).returncode
+    metrics = job_dir / "metrics" / "train.json"
+    if code == 0 and metrics.is_file():
+        return float(json.loads(metrics.read_text()).get(OBJECTIVE, math.nan))
+    error = f"dvc repro exited {code}: " + _last_error(job_dir / "repro.log")
+    log.error("job %s failed: %s (log: %s)", name, error, job_dir / "repro.log")
+    _record_failure(job_dir, cfg, name, error)
+    return math.nan
+
+
+def _last_error(path: Path) -> str:
+    lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+    # the stages' own one-line errors ("error: ...") say why; DVC's "ERROR: failed to reproduce" only says where
+    ours = [ln for ln in lines if ln.startswith("error:")]
+    dvc = [ln for ln in lines if "error" in ln.lower()]
+    return (ours or dvc or lines or ["no output"])[-1][:500]
+
+
+def _record_failure(job_dir: Path, cfg: DictConfig, name: str, error: str) -> None:
+    """Tag the job's run FAILED with its error; when the job died before training, open one to say so."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(os.environ.get("MLFLOW_TRACKING_URI") or tracking_uri(cfg))
+    run_file = job_dir / "models" / "mlflow_run.json"
+    run_id = json.loads(run_file.read_text()).get("run_id") if run_file.is_file() else None
+    if run_id is None:
+        experiment_id = configure(cfg)
+        tags = {"sweep.job_dir": str(job_dir)}
+        if os.environ.get(PARENT_ENV):
+            tags["mlflow.parentRunId"] = os.environ[PARENT_ENV]
+        run_id = client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
+        for key, value in _flat(OmegaConf.to_container(cfg.train)).items():
+            client.log_param(run_id, f"train.{key}", value)
+        client.log_param(run_id, "seed", cfg.seed)
+    client.set_tag(run_id, "sweep.error", error)
+    client.set_terminated(run_id, "FAILED")
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+@hydra.main(config_path="../conf", config_name="multirun", version_base=None)
+def main(config: DictConfig) -> float:
+    hc = HydraConfig.get()
+    job_dir = Path(hc.runtime.output_dir).resolve()
+    cfg = _pipeline_cfg(config)
+    name = f"job-{hc.job.num}-" + ",".join(hc.overrides.task)[:200] if hc.mode.name == "MULTIRUN" else "job"
+    prepare_job_dir(job_dir, cfg)
+    return run_pipeline(job_dir, cfg, name)
+
+
+if __name__ == "__main__":
+    main()

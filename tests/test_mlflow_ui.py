@@ -1,0 +1,159 @@
+"""The MLflow UI, in a real headless Chromium, shows a sweep's parent run, its nested child runs and their metrics.
+
+The runs are made with the sweep code's own parent-run helper (stages.sweeps.runner.open_parent) and the MLflow
+client, so what the browser sees is what a real sweep writes, without training anything.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).parent / "artifacts"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+# three decimals: the compare page rounds metrics to three
+CHILDREN = {"job-lr1e-05": ("1e-05", 0.612), "job-lr5e-05": ("5e-05", 0.738)}
+
+
+def _browser_or_skip():
+    """Skip where the browser is missing, but never on CI: there a missing browser is a failure."""
+    ci = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        if ci:
+            raise
+        pytest.skip("playwright is not installed (pip install playwright==1.65.2)")
+    if not CHROMIUM.is_file():
+        if ci:
+            pytest.fail(f"{CHROMIUM} is missing on CI: run scripts/install_browser.sh first")
+        pytest.skip(f"{CHROMIUM} is missing (run scripts/install_browser.sh)")
+    return sync_playwright
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _make_sweep(uri: str) -> tuple[str, str, dict[str, str]]:
+    """A parent run as the sweep writes it, and two finished child runs with params and metrics."""
+    from mlflow.tracking import MlflowClient
+
+    from stages.sweeps.grid import SweepSpec
+    from stages.sweeps.runner import open_parent
+
+    client = MlflowClient(uri)
+    exp_id = client.create_experiment("ui-check")
+    spec = SweepSpec(params={"train.lr": "1e-5,5e-5"})
+    parent_id = open_parent(client, exp_id, "ui-sweep", spec, len(CHILDREN), ["train.lr"])
+    ids = {}
+    for name, (lr, f1) in CHILDREN.items():
+        run = client.create_run(exp_id, run_name=name, tags={"mlflow.parentRunId": parent_id})
+        client.log_param(run.info.run_id, "train.lr", lr)
+        client.log_metric(run.info.run_id, "best_val_macro_f1", f1)
+        client.set_terminated(run.info.run_id)
+        ids[name] = run.info.run_id
+    client.set_terminated(parent_id)
+    return exp_id, parent_id, ids
+
+
+def _start_server(db: Path, workdir: Path, port: int) -> subprocess.Popen:
+    # own process group: `mlflow server` forks a uvicorn worker, and both must go at the end
+    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{db}",
+           "--default-artifact-root", (workdir / "mlartifacts").as_uri(),
+           "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    log = open(workdir / "server.log", "wb")
+    return subprocess.Popen(cmd, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _wait_health(proc: subprocess.Popen, url: str, workdir: Path, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"mlflow server exited {proc.returncode}: "
+                               + (workdir / "server.log").read_text()[-2000:])
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError(f"mlflow server gave no /health in {timeout:.0f} s: "
+                       + (workdir / "server.log").read_text()[-2000:])
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+    except ProcessLookupError:
+        return
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+def test_mlflow_ui_shows_parent_children_and_metrics(tmp_path):
+    sync_playwright = _browser_or_skip()
+    db = tmp_path / "mlflow.db"
+    exp_id, parent_id, ids = _make_sweep(f"sqlite:///{db}")
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = _start_server(db, tmp_path, port)
+    try:
+        _wait_health(server, base, tmp_path)
+        ARTIFACTS.mkdir(exist_ok=True)
+        with sync_playwright() as pw:
+            # launch() already gives the browser a fresh temporary profile (it refuses --user-data-dir)
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+            try:
+                page = browser.new_page(viewport={"width": 1600, "height": 1000})
+                page.set_default_timeout(60_000)
+                _check_runs_page(page, base, exp_id)
+                page.screenshot(path=str(ARTIFACTS / "mlflow_ui_runs.png"), full_page=True)
+                _check_compare_page(page, base, exp_id, parent_id, ids)
+                page.screenshot(path=str(ARTIFACTS / "mlflow_ui.png"), full_page=True)
+            finally:
+                browser.close()
+    finally:
+        _stop(server)
+    assert server.poll() is not None
+    assert (ARTIFACTS / "mlflow_ui.png").stat().st_size > 10_000
+
+
+def _check_runs_page(page, base: str, exp_id: str) -> None:
+    """The experiment's runs table: the parent shows; expanding it shows both children (they start collapsed)."""
+    page.goto(f"{base}/#/experiments/{exp_id}/runs")
+    page.get_by_text("ui-sweep", exact=True).first.wait_for()
+    # the "+" button in the parent's Run Name cell (MLflow 3.x marks it with the cell renderer's component id)
+    cell = page.locator("[role='gridcell']", has=page.get_by_text("ui-sweep", exact=True))
+    cell.locator("button[data-component-id*='runnamecellrenderer']").first.click()
+    for name in CHILDREN:
+        page.get_by_text(name, exact=True).first.wait_for()
+
+
+def _check_compare_page(page, base: str, exp_id: str, parent_id: str, ids: dict[str, str]) -> None:
+    """The compare page lists every run with its params and metrics, so the metric values must appear."""
+    runs = quote(json.dumps([parent_id, *ids.values()]))
+    page.goto(f"{base}/#/compare-runs?runs={runs}&experiments={quote(json.dumps([exp_id]))}")
+    page.get_by_text("best_val_macro_f1").first.wait_for()
+    for name, (lr, f1) in CHILDREN.items():
+        page.get_by_text(name).first.wait_for()
+        page.get_by_text(str(f1)).first.wait_for()
+        page.get_by_text(lr, exact=True).first.wait_for()
+    page.get_by_text("ui-sweep").first.wait_for()
+    # the page scrolls inside a panel, so full_page screenshots miss the metrics table unless it is scrolled to
+    page.get_by_text(f"{CHILDREN['job-lr5e-05'][1]}").first.scroll_into_view_if_needed()
