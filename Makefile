@@ -7,7 +7,7 @@ export DVC_NO_ANALYTICS := 1
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup nlp-resources run test test-all params ui sweep bench
+.PHONY: setup nlp-resources browser run test test-all params ui sweep bench
 
 # torch first, pinned: its CPU wheel is local; a bare `torch` would pull a multi-GB CUDA build.
 $(VENV)/.installed: pyproject.toml
@@ -24,13 +24,17 @@ nlp-resources: $(VENV)/.installed
 
 setup: $(VENV)/.installed nlp-resources
 
+# Debian's Chromium for the MLflow UI browser test (Playwright drives it; nothing is downloaded)
+browser:
+	bash scripts/install_browser.sh
+
 run: setup                 ## the full default pipeline: clean -> ... -> compress
 	dvc repro
 
-test: setup                ## the default test suite (slow end-to-end tests excluded)
+test: setup browser        ## the default test suite (slow end-to-end tests excluded)
 	$(PY) -m pytest
 
-test-all: setup            ## everything, slow tests included
+test-all: setup browser    ## everything, slow tests included
 	$(PY) -m pytest -m ''
 
 params: setup              ## recompose params.yaml from conf/, e.g. make params OVERRIDES="train=full"

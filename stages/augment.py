@@ -16,7 +16,7 @@ from stages.augmenters.quality import normalise_key, require_english
 from stages.augmenters.run import label_caps, run_augmenters
 from stages.core.config import load_params
 from stages.core.errors import PipelineError, run_stage
-from stages.core.io import read_json, write_json, write_parquet
+from stages.core.io import atomic_path, read_json, write_json
 from stages.core.logs import get_logger
 from stages.core.seeding import seed_everything
 
@@ -65,7 +65,8 @@ def main() -> None:
     metrics = {"rows_original": len(train), "rows_added": len(new), "rows_total": len(out),
                "augmenters": per_augmenter,
                "rows_per_label": {str(k): int(v) for k, v in out["label"].value_counts().sort_index().items()}}
-    write_parquet(OUTPUT, out.astype({"label": "int64", "source_row": "int64", "origin": "str"}))
+    with atomic_path(OUTPUT.parent, is_dir=True) as tmp:  # the output directory is swapped in whole
+        out.astype({"label": "int64", "source_row": "int64", "origin": "str"}).to_parquet(tmp / OUTPUT.name, index=False)
     write_json(METRICS, metrics)
     write_json(SAMPLES, {"label_names": label_names, "samples": samples})
     log.info("%d original + %d augmented rows -> %s", len(train), len(new), OUTPUT)
