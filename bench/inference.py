@@ -27,7 +27,7 @@ def fp32(model):
 def torch_int8(model):
     from stages.compressors.quantize import torch_int8 as quantize
 
-    return quantize(model, embeddings=True)
+    return quantize(model, embeddings=False)  # Linear layers only: predict_probs passes no explicit position ids
 
 
 VARIANTS = {"fp32": fp32, "torch_int8": torch_int8}
