@@ -127,8 +127,9 @@ def worker(spec: dict) -> dict:
     torch.set_num_threads(spec["threads"])
     data = load_data(spec["data"])
     result = run_trainer(spec, data) if spec["variant"].startswith(("a", "b")) else run_pipeline(spec, data)
-    result.update(samples_per_s=result["samples"] / result["seconds"],
-                  tokens_per_s=result["real_tokens"] / result["seconds"], peak_rss_mb=peak_rss_mb())
+    seconds = max(result["seconds"], 1e-3)  # train.json rounds to 0.1 s: a smoke run can read 0.0
+    result.update(samples_per_s=result["samples"] / seconds, tokens_per_s=result["real_tokens"] / seconds,
+                  peak_rss_mb=peak_rss_mb())
     return result
 
 
