@@ -14,8 +14,9 @@ import pandas as pd
 from stages.augmenters import build, is_english_only, parse_names
 from stages.augmenters.quality import normalise_key, require_english
 from stages.augmenters.run import label_caps, run_augmenters
+from stages.core import tables
 from stages.core.config import load_params
-from stages.core.errors import PipelineError, run_stage
+from stages.core.errors import run_stage
 from stages.core.io import atomic_path, read_json, write_json
 from stages.core.logs import get_logger
 from stages.core.seeding import seed_everything
@@ -29,17 +30,8 @@ log = get_logger("augment")
 
 
 def read_split(name: str) -> pd.DataFrame:
-    """One clean split, checked for the columns and types this stage relies on."""
-    path = CLEAN / f"{name}.parquet"
-    if not path.is_file():
-        raise PipelineError(f"{path}: not found; run the clean stage first (dvc repro clean)")
-    frame = pd.read_parquet(path)
-    for column in COLUMNS:
-        if column not in frame.columns:
-            raise PipelineError(f"{path}: column '{column}' is missing (have {list(frame.columns)})")
-    bad = frame.index[~frame["text"].map(lambda t: isinstance(t, str))]
-    if len(bad):
-        raise PipelineError(f"{path}: row {bad[0]}: 'text' is not a string")
+    """One clean split with the columns this stage relies on, in that order."""
+    frame = tables.read_split(CLEAN / f"{name}.parquet", COLUMNS)
     return frame[list(COLUMNS)].reset_index(drop=True)
 
 

@@ -9,7 +9,6 @@ import os
 
 from pathlib import Path
 
-import pandas as pd
 import torch
 from omegaconf import OmegaConf
 
@@ -21,6 +20,7 @@ from stages.core.peft_methods import with_saved_adapter
 from stages.core.io import atomic_path, write_csv, write_json
 from stages.core.logs import get_logger
 from stages.core.seeding import seed_everything
+from stages.core.tables import read_split
 
 MODEL_DIR, OUT_DIR, DEPLOY_DIR = Path("models/finetuned"), Path("models/compressed"), Path("deploy")
 TEST, TRAIN, AUGMENTED = Path("data/clean/test.parquet"), Path("data/clean/train.parquet"), Path("data/augmented/train.parquet")
@@ -34,15 +34,6 @@ def checked_variants(names) -> list[str]:
     if unknown:
         raise PipelineError(f"compress.variants: unknown variant(s) {unknown}; known: {list(KNOWN)}")
     return ["fp32"] + [n for n in KNOWN[1:] if n in names]  # fp32 is the reference, always measured
-
-
-def read_split(path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        raise PipelineError(f"{path}: split not found (run the data stage first)")
-    frame = pd.read_parquet(path)
-    if not {"text", "label"} <= set(frame.columns):
-        raise PipelineError(f"{path}: needs columns 'text' and 'label', has {list(frame.columns)}")
-    return frame
 
 
 def load_teacher(directory: Path):

@@ -247,3 +247,19 @@ def test_stage_commands_fail_with_one_line_and_no_output(project):
 
     result = run_stage("clean", project, check=False, FTPIPE_VERBOSE="1")  # asked for: the traceback
     assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+def test_a_split_written_by_an_earlier_stage_is_checked_before_use(tmp_path):
+    from stages.core.tables import read_split
+
+    path = tmp_path / "train.parquet"
+    with pytest.raises(PipelineError, match=r"train\.parquet: not found; run the stages before"):
+        read_split(path)
+    pd.DataFrame({"text": ["a", "b"], "other": [0, 1]}).to_parquet(path)
+    with pytest.raises(PipelineError, match=r"column\(s\) \['label'\] missing"):
+        read_split(path)
+    pd.DataFrame({"text": ["a", None], "label": [0, 1]}).to_parquet(path)
+    with pytest.raises(PipelineError, match=r"row 1: 'text' is not a string"):
+        read_split(path)
+    pd.DataFrame({"text": ["a", "b"], "label": [0, 1]}).to_parquet(path)
+    assert read_split(path)["label"].tolist() == [0, 1]

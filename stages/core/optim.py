@@ -8,8 +8,8 @@ from omegaconf import DictConfig
 from torch import nn
 
 from .errors import PipelineError
+from .validate import OPTIMIZERS  # one list: validate checks it before any model loads
 
-OPTIMIZERS = ("adamw", "sgd", "rmsprop")
 NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
 
 

@@ -104,3 +104,17 @@ def require_columns(df: pd.DataFrame, path: Path, **columns: str) -> None:
             close = difflib.get_close_matches(str(column), [str(c) for c in df.columns], n=1)
             hint = f"; did you mean '{close[0]}'?" if close else f"; columns are {list(df.columns)[:10]}"
             raise PipelineError(f"{path}: no column '{column}' (data.{key}){hint}")
+
+
+def read_split(path: Path, columns: tuple[str, ...] = ("text", "label")) -> pd.DataFrame:
+    """A split an earlier stage wrote (Parquet), checked for the columns the caller relies on."""
+    if not path.is_file():
+        raise PipelineError(f"{path}: not found; run the stages before this one first (dvc repro)")
+    frame = pd.read_parquet(path)
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise PipelineError(f"{path}: column(s) {missing} missing (have {list(frame.columns)})")
+    bad = frame.index[~frame["text"].map(lambda t: isinstance(t, str))] if "text" in columns else []
+    if len(bad):
+        raise PipelineError(f"{path}: row {bad[0]}: 'text' is not a string")
+    return frame
