@@ -15,9 +15,6 @@ from stages.core.io import atomic_path, write_json
 from tests.conftest import ROOT, compose_params, run_stage, stage_env
 
 STAGES = ["clean", "augment", "tokenize", "train", "evaluate", "compress"]
-# these still publish their output directory file by file; their rewrites (other issues) should swap it whole
-PIECEWISE = pytest.mark.xfail(reason="writes its output directory file by file, not as one swap", strict=False)
-KILL_CASES = [pytest.param(s, marks=PIECEWISE) if s == "compress" else s for s in STAGES]
 
 
 def tree_digest(path: Path) -> str | None:
@@ -114,7 +111,7 @@ def built_project(tmp_path_factory, tiny_model_dir):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("stage", KILL_CASES)
+@pytest.mark.parametrize("stage", STAGES)
 def test_a_stage_killed_before_publishing_leaves_the_previous_output(built_project, stage):
     project = built_project
     outs, _ = declared_outputs(stage)  # persistent ones (checkpoints) are written piecewise, by design
