@@ -45,8 +45,10 @@ log = get_logger("train")
 def main() -> None:
     cfg = load_params()
     train = check_method(check_train_config(cfg.train))
-    if ddp.should_launch(train.get("nproc", 1)):
-        return ddp.launch(train.nproc, "stages.train")  # train.nproc workers, each running this main()
+    if ddp.should_launch(train.get("nproc", 1)):  # start train.nproc workers, each running this main()
+        n_rows = len(pd.read_parquet(DATA / "train.parquet", columns=["label"]))
+        ddp.check_batches(n_rows, train.batch_size, train.nproc)  # a one-line error before any worker starts
+        return ddp.launch(train.nproc, "stages.train")
     if ddp.is_main():
         configure(cfg)  # an unreachable tracking server fails here, before any model is loaded
     seed_everything(cfg.seed)

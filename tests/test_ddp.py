@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -148,31 +149,45 @@ def test_torchrun_two_processes_give_the_single_process_outputs_in_half_the_step
     assert len(client.get_metric_history(run_.info.run_id, "step_train_loss")) == steps[1]
 
 
+def children(pid: int) -> list[int]:
+    """Processes whose parent is `pid` (Linux /proc): torchrun starts each worker in a session of its own."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
 def checkpoint_steps(root) -> set[str]:
     return {p.parent.name for p in (root / "models/checkpoints").glob("step-*/state.pt")}
 
 
 @pytest.mark.slow  # three 2-process trainings: about a minute and a half on a quiet 2-core machine
-def test_killed_ddp_training_resumes_to_exactly_the_uninterrupted_result(tmp_path, tiny_model_dir):
+def test_killed_ddp_training_resumes_to_exactly_the_uninterrupted_result(tmp_path, project, tiny_model_dir):
     """Rank 0 saves, every rank loads its own random state, the pooled tallies are not counted twice."""
     import signal
     import time
 
-    root = make_workspace(tmp_path / "ws", tiny_model_dir, "train.epochs=2", "train.checkpoint.every_steps=3",
+    root = make_workspace(project, tiny_model_dir, "train.epochs=2", "train.checkpoint.every_steps=3",
                           "train.checkpoint.keep=2")
     reference = tmp_path / "reference"
     shutil.copytree(root, reference)
     torchrun(reference, 2)
 
     proc = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                             "-m", "stages.train"], cwd=root, env=stage_env(), start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                             "-m", "stages.train"], cwd=root, env=stage_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
     while not checkpoint_steps(root):
         assert proc.poll() is None, f"training ended before a checkpoint:\n{proc.stderr.read()[-3000:]}"
         assert time.monotonic() < deadline, "no checkpoint appeared"
         time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGKILL)  # the launcher and both workers, mid-epoch
+    for pid in [*children(proc.pid), proc.pid]:  # both workers and the launcher, mid-epoch
+        os.kill(pid, signal.SIGKILL)
     proc.communicate()
     assert not (root / "metrics/train.json").exists()
 
@@ -184,3 +199,26 @@ def test_killed_ddp_training_resumes_to_exactly_the_uninterrupted_result(tmp_pat
     resumed_report, reference_report = ({k: v for k, v in json.loads((d / "metrics/train.json").read_text()).items()
                                          if k not in timing} for d in (root, reference))
     assert resumed_report == reference_report
+
+
+def test_train_nproc_starts_the_workers_from_the_plain_stage_command(tmp_path, project, tiny_model_dir):
+    """`python -m stages.train` with train.nproc=2 (what `dvc repro` runs): gradual unfreezing changes which
+    parameters train each epoch, so DDP must be rebuilt, and accumulation skips the all-reduce in between."""
+    root = make_workspace(project, tiny_model_dir, "train.nproc=2", "train.epochs=2",
+                          "train.gradual_unfreezing=true", "train.grad_accum_steps=2", "train.log_every_steps=1")
+    digests = tmp_path / "digests"
+    run_stage("train", root, FTPIPE_DDP_DIGEST_DIR=str(digests))
+    assert len({p.read_text() for p in digests.iterdir()}) == 1 and len(list(digests.iterdir())) == 2
+    # 200 rows / batch 8 = 25 batches, 13 per rank, 7 steps of 2 per epoch
+    assert len(pd.read_csv(root / "plots/train_steps.csv")) == 2 * 7
+    client = MlflowClient(f"sqlite:///{root}/mlflow.db")
+    (run_,) = client.search_runs([client.get_experiment_by_name("finetune").experiment_id])
+    assert run_.data.tags["train.world_size"] == "2" and run_.data.params["train.global_batch_size"] == "32"
+
+
+def test_train_nproc_above_the_batch_count_fails_before_starting_workers(project, tiny_model_dir):
+    root = make_workspace(project, tiny_model_dir, "train.nproc=2", n_train=8)  # one batch of 8
+    failed = run_stage("train", root, check=False)
+    assert failed.returncode == 2
+    assert failed.stderr.strip() == ("error: train.batch_size: 2 processes need at least 2 training batches, but 8 "
+                                     "rows make 1 of 8; lower train.batch_size or start fewer processes")

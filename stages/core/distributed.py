@@ -56,9 +56,9 @@ def cpu_share() -> int:
     return max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
 
 
-def check_batches(n_rows: int, batch_size: int) -> None:
+def check_batches(n_rows: int, batch_size: int, world: int | None = None) -> None:
     """Every rank needs at least one batch per epoch, else it would wait forever for the others."""
-    world, n_batches = world_size(), -(-n_rows // batch_size)
+    world, n_batches = world or world_size(), -(-n_rows // batch_size)
     if n_batches < world:
         raise PipelineError(f"train.batch_size: {world} processes need at least {world} training batches, but "
                             f"{n_rows} rows make {n_batches} of {batch_size}; lower train.batch_size or start "
@@ -102,6 +102,9 @@ def init(device: torch.device) -> torch.device:
                             device_id=device if device.type == "cuda" else None)
     atexit.register(close)  # however the stage ends
     if r != 0:  # the main process speaks for all; the others only warn
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()  # no second copy of the model-loading report
         for name in list(logging.root.manager.loggerDict):
             if name.startswith("ftpipe."):
                 logging.getLogger(name).setLevel(logging.WARNING)
