@@ -59,7 +59,7 @@ def cpu_share() -> int:
 def check_batches(n_rows: int, batch_size: int, world: int | None = None) -> None:
     """Every rank needs at least one batch per epoch, else it would wait forever for the others."""
     world, n_batches = world or world_size(), -(-n_rows // batch_size)
-    if n_batches < world:
+    if world > 1 and n_batches < world:
         raise PipelineError(f"train.batch_size: {world} processes need at least {world} training batches, but "
                             f"{n_rows} rows make {n_batches} of {batch_size}; lower train.batch_size or start "
                             f"fewer processes")
