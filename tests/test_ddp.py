@@ -222,3 +222,16 @@ def test_train_nproc_above_the_batch_count_fails_before_starting_workers(project
     assert failed.returncode == 2
     assert failed.stderr.strip() == ("error: train.batch_size: 2 processes need at least 2 training batches, but 8 "
                                      "rows make 1 of 8; lower train.batch_size or start fewer processes")
+
+
+@pytest.mark.parametrize("value", [0, -2, "two", 1.5])
+def test_a_bad_nproc_is_a_one_line_error_naming_the_key(value):
+    from omegaconf import OmegaConf
+
+    from stages.core.compose import compose_config
+    from stages.core.runtime import check_train_config
+
+    train = compose_config().train
+    OmegaConf.update(train, "nproc", value)
+    with pytest.raises(PipelineError, match=r"^train\.nproc: must be a positive integer .*, got"):
+        check_train_config(train)
