@@ -27,10 +27,12 @@ def _holder(handle) -> str:
 def workspace_lock(stage: str, path: str | Path = LOCK_FILE) -> Iterator[None]:
     """Hold the workspace lock for the block, or fail at once naming the process that holds it.
 
-    Skipped (a no-op) in DDP workers other than rank 0, which run inside their launcher's lock,
+    Skipped (a no-op) in DDP workers other than rank 0, which run inside their launcher's lock, in every
+    worker of a stage that launched them itself and holds the lock (FTPIPE_LOCK_HELD=1, `train.nproc`),
     and when FTPIPE_NO_LOCK=1.
     """
-    if os.environ.get("FTPIPE_NO_LOCK") == "1" or os.environ.get("RANK", "0") != "0":
+    if "1" in (os.environ.get("FTPIPE_NO_LOCK"), os.environ.get("FTPIPE_LOCK_HELD")) or \
+            os.environ.get("RANK", "0") != "0":
         yield
         return
     handle = open(path, "a+")

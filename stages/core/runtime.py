@@ -24,6 +24,9 @@ def check_train_config(train: DictConfig) -> DictConfig:
     for key, kind in positive.items():
         if not isinstance(train[key], kind) or train[key] < 1:
             raise PipelineError(f"train.{key}: must be a positive integer, got {train[key]!r}")
+    nproc = train.get("nproc", 1)  # absent from a params.yaml composed before DDP
+    if not isinstance(nproc, int) or nproc < 1:
+        raise PipelineError(f"train.nproc: must be a positive integer (processes on this machine), got {nproc!r}")
     if not (isinstance(train.lr, (int, float)) and train.lr > 0):
         raise PipelineError(f"train.lr: must be a positive number, got {train.lr!r}")
     if not 0 < train.layerwise_lr_decay <= 1:
