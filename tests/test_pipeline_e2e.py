@@ -7,11 +7,11 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.conftest import compose_params, run
+from tests.faults import TIMING_KEYS
 
 STAGES = ["clean", "augment", "tokenize", "train", "evaluate", "compress"]
 TINY_RUN = ["data.max_rows=300", "train.epochs=1", "train.batch_size=16", "compress.latency.repeats=5",
             "compress.distill.epochs=1"]
-TIMING_KEYS = {"seconds", "samples_per_second", "tokens_per_second", "seconds_per_epoch", "peak_memory_mb"}
 
 
 def repro(project, *args):
