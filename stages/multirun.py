@@ -13,17 +13,20 @@ import math
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from stages.core.compose import write_params
+from stages.core.errors import interrupt_on_sigterm
 from stages.core.logs import get_logger
 from stages.core.tracking import PARENT_ENV, configure, tracking_uri
+from stages.sweeps.interrupts import run_job_process
 
 ROOT = Path(__file__).resolve().parents[1]
 # what a job needs to run the DAG; data/ outputs, models and dvc.lock are the job's own
@@ -36,6 +39,8 @@ log = get_logger("multirun")
 class SweepCallback(Callback):
     """One MLflow parent run per multirun; its report (stages.sweeps) is written when the last job ends."""
 
+    running: SweepCallback | None = None   # the multirun of this process whose parent run is open, for cli()
+
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from mlflow.tracking import MlflowClient
 
@@ -47,30 +52,56 @@ class SweepCallback(Callback):
         overrides = list(config.hydra.overrides.task)
         swept = {k: v for k, v in (o.split("=", 1) for o in overrides if "=" in o) if "," in v or "(" in v}
         self.spec = SweepSpec(params=swept, fixed=[o for o in overrides if o.split("=", 1)[0] not in swept])
-        self.client = MlflowClient(tracking_uri(cfg))
+        # the URI, not a client: launchers such as Ray pickle the callbacks to their workers
+        self.uri = tracking_uri(cfg)
+        client = MlflowClient(self.uri)
         name = f"multirun-{Path(config.hydra.sweep.dir).name}"
-        parent = open_parent(self.client, experiment_id, name, self.spec, 0, list(swept))
-        self.client.set_tag(parent, "sweep.kind", "hydra-multirun")
-        # jobs read it from the environment: in-process with the basic launcher, inherited by launcher workers
-        os.environ[PARENT_ENV] = parent
-        os.environ["MLFLOW_TRACKING_URI"] = tracking_uri(cfg)
-        log.info("multirun: MLflow parent run %s in %s", parent, tracking_uri(cfg))
+        self.parent_id = open_parent(client, experiment_id, name, self.spec, 0, list(swept))
+        client.set_tag(self.parent_id, "sweep.kind", "hydra-multirun")
+        SweepCallback.running = self
+        # jobs read these from the environment: in-process with the basic launcher, inherited by launcher workers
+        job_env = {PARENT_ENV: self.parent_id, "MLFLOW_TRACKING_URI": self.uri}
+        os.environ.update(job_env)
+        if "ray" in config.hydra.launcher:
+            _configure_ray(config, job_env)
+        log.info("multirun: MLflow parent run %s in %s", self.parent_id, self.uri)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from mlflow.tracking import MlflowClient
+
         from stages.sweeps.runner import finish
         from stages.sweeps.store import children
 
-        parent_id = os.environ.pop(PARENT_ENV, None)
-        if not parent_id:
+        if SweepCallback.running is not self:
             return
-        parent = self.client.get_run(parent_id)
-        kids = children(self.client, parent)
+        SweepCallback.running = None
+        os.environ.pop(PARENT_ENV, None)
+        client = MlflowClient(self.uri)
+        kids = children(client, client.get_run(self.parent_id))
         failed = sum(k.info.status != "FINISHED" for k in kids)
-        self.client.set_tag(parent_id, "sweep.jobs", str(len(kids)))
-        self.client.set_tag(parent_id, "sweep.failed_jobs", str(failed))
-        self.client.set_terminated(parent_id, "FAILED" if failed == len(kids) else "FINISHED")
-        report = finish(self.client, parent_id, self.spec)
+        client.set_tag(self.parent_id, "sweep.jobs", str(len(kids)))
+        client.set_tag(self.parent_id, "sweep.failed_jobs", str(failed))
+        client.set_terminated(self.parent_id, "FAILED" if failed == len(kids) else "FINISHED")
+        report = finish(client, self.parent_id, self.spec)
         log.info("multirun done: %d job(s), %d failed; best %s", len(kids), failed, report.best.get("run", "-"))
+
+    def abort(self, exc: BaseException) -> None:
+        """The multirun stopped before its end: parent KILLED/FAILED, running job runs KILLED, partial report."""
+        from mlflow.tracking import MlflowClient
+
+        from stages.sweeps.interrupts import abort_parent
+
+        SweepCallback.running = None
+        os.environ.pop(PARENT_ENV, None)
+        abort_parent(MlflowClient(self.uri), self.parent_id, exc, self.spec)
+
+
+def _configure_ray(config: DictConfig, job_env: dict[str, str]) -> None:
+    """Hand the job variables to Ray's workers explicitly (a Ray cluster started earlier would not inherit
+    them), and keep Ray from trying to send usage statistics. The launcher is built from `config` after this."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    with read_write(config), open_dict(config):
+        OmegaConf.update(config, "hydra.launcher.ray.init.runtime_env.env_vars", job_env, merge=True)
 
 
 def _pipeline_cfg(config: DictConfig) -> DictConfig:
@@ -105,8 +136,7 @@ def run_pipeline(job_dir: Path, cfg: DictConfig, name: str) -> float:
     env = {**os.environ, "FTPIPE_RUN_NAME": name, "PYTHONPATH": str(job_dir)}
     env.setdefault("MLFLOW_TRACKING_URI", tracking_uri(cfg))
     with open(job_dir / "repro.log", "w") as out:
-        code = subprocess.run(["dvc", "repro", TARGET], cwd=job_dir, env=env, stdout=out,
-                              stderr=subprocess.STDOUT).returncode
+        code = run_job_process(["dvc", "repro", TARGET], cwd=job_dir, env=env, stdout=out, stderr=subprocess.STDOUT)
     metrics = job_dir / "metrics" / "train.json"
     if code == 0 and metrics.is_file():
         return float(json.loads(metrics.read_text()).get(OBJECTIVE, math.nan))
@@ -151,7 +181,8 @@ def _flat(d: dict, prefix: str = "") -> dict:
     return out
 
 
-@hydra.main(config_path="../conf", config_name="multirun", version_base=None)
+# an absolute path: a relative one would be resolved as a package when main() is called from an import
+@hydra.main(config_path=str(ROOT / "conf"), config_name="multirun", version_base=None)
 def main(config: DictConfig) -> float:
     hc = HydraConfig.get()
     job_dir = Path(hc.runtime.output_dir).resolve()
@@ -161,5 +192,24 @@ def main(config: DictConfig) -> float:
     return run_pipeline(job_dir, cfg, name)
 
 
+def cli() -> None:
+    """`python -m stages.multirun` / `ftpipe-multirun`: main(), and if the multirun stops early (Ctrl-C,
+    SIGTERM, an error) its MLflow runs are ended instead of staying RUNNING."""
+    interrupt_on_sigterm()
+    try:
+        main()
+    except BaseException as exc:
+        if SweepCallback.running is not None:
+            SweepCallback.running.abort(exc)
+        if isinstance(exc, KeyboardInterrupt):
+            print("error: interrupted", file=sys.stderr)
+            sys.exit(130)
+        raise
+
+
 if __name__ == "__main__":
-    main()
+    # Hydra imports the callback from `stages.multirun`: run that module's cli(), not this __main__ copy's,
+    # so that both see the same SweepCallback.running (and launchers pickle `main` by reference)
+    from stages.multirun import cli as module_cli
+
+    module_cli()

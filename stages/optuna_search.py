@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from stages.core.compose import compose_config
-from stages.core.errors import PipelineError
+from stages.core.errors import PipelineError, interrupt_on_sigterm
 from stages.core.logs import get_logger
 from stages.core.tracking import PARENT_ENV, configure, tracking_uri
 from stages.multirun import ROOT, prepare_job_dir, run_pipeline
@@ -52,6 +52,7 @@ def search(space: dict, n_trials: int, fixed: list[str], out_dir: Path) -> float
     from mlflow.tracking import MlflowClient
 
     from stages.sweeps.grid import SweepSpec
+    from stages.sweeps.interrupts import aborting_parent_on_error
     from stages.sweeps.runner import finish, open_parent
 
     base = compose_config(fixed)
@@ -77,12 +78,13 @@ def search(space: dict, n_trials: int, fixed: list[str], out_dir: Path) -> float
         return value
 
     try:
-        # a failed trial is recorded (optuna FAIL, MLflow FAILED) and the search goes on
-        study.optimize(objective, n_trials=n_trials, catch=(RuntimeError,))
+        with aborting_parent_on_error(client, parent, spec):   # Ctrl-C, SIGTERM, an error: never left RUNNING
+            # a failed trial is recorded (optuna FAIL, MLflow FAILED) and the search goes on
+            study.optimize(objective, n_trials=n_trials, catch=(RuntimeError,))
     finally:
         os.environ.pop(PARENT_ENV, None)
-        client.set_terminated(parent, "FINISHED")
-        finish(client, parent, spec)
+    client.set_terminated(parent, "FINISHED")
+    finish(client, parent, spec)
     done = [t for t in study.trials if t.state.name == "COMPLETE"]
     if not done:
         raise PipelineError(f"study {space['study']}: no trial finished")
@@ -106,6 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", default="multirun/optuna", help="where trial job directories go")
     ap.add_argument("overrides", nargs="*", help="Hydra overrides every trial gets, e.g. data.max_rows=500")
     args = ap.parse_intermixed_args(argv)
+    interrupt_on_sigterm()
     try:
         space = load_space(args.space)
         if args.storage:
@@ -114,6 +117,9 @@ def main(argv: list[str] | None = None) -> None:
     except PipelineError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -66,15 +66,20 @@ def test_failing_job_is_recorded_failed_and_the_sweep_goes_on(project, tiny_mode
     assert "train.lr: must be a positive number" in failed.data.tags["sweep.error"]
 
 
+LAUNCHER_ARGS = {"joblib": ["hydra.launcher.n_jobs=2"], "submitit_local": ["hydra.launcher.timeout_min=15"],
+                 "ray": ["hydra.launcher.ray.init.num_cpus=2"]}   # ray: a local instance (conf/hydra/launcher/ray.yaml)
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("launcher", ["joblib", "submitit_local"])
+@pytest.mark.parametrize("launcher", list(LAUNCHER_ARGS))
 def test_two_jobs_run_through_a_parallel_launcher(project, tiny_model_dir, launcher):
     from mlflow.tracking import MlflowClient
 
-    extra = ["hydra.launcher.n_jobs=2"] if launcher == "joblib" else ["hydra.launcher.timeout_min=15"]
-    run([sys.executable, "-m", "stages.multirun", "-m", "train.lr=1e-4,3e-4", "seed=1", *TINY,
-         f"model.name_or_path={tiny_model_dir}", f"hydra.sweep.dir={project / 'multirun' / launcher}",
-         f"hydra/launcher={launcher}", *extra], project)
+    result = run([sys.executable, "-m", "stages.multirun", "-m", "train.lr=1e-4,3e-4", "seed=1", *TINY,
+                  f"model.name_or_path={tiny_model_dir}", f"hydra.sweep.dir={project / 'multirun' / launcher}",
+                  f"hydra/launcher={launcher}", *LAUNCHER_ARGS[launcher]], project)
+    if launcher == "ray":
+        assert "Ray Launcher is launching 2 jobs" in result.stdout + result.stderr
     client = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
     exps = [e.experiment_id for e in client.search_experiments()]
     (parent,) = client.search_runs(exps, "tags.`sweep.role` = 'parent'")

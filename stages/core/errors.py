@@ -20,6 +20,11 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
+def interrupt_on_sigterm() -> None:
+    """SIGTERM (a scheduler or `kill` stopping us) unwinds like Ctrl-C, so `finally` blocks and run endings happen."""
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
 def _close_progress_bars() -> None:
     """End an open tqdm bar's line, so the error starts a line of its own."""
     tqdm = sys.modules.get("tqdm")
@@ -34,7 +39,7 @@ def run_stage(main: Callable[[], object]) -> None:
     """
     from .lock import workspace_lock
 
-    signal.signal(signal.SIGTERM, _interrupt)
+    interrupt_on_sigterm()
     stage = Path(sys.argv[0]).stem if main.__module__ == "__main__" else main.__module__.rpartition(".")[2]
     try:
         with workspace_lock(stage):

@@ -17,7 +17,8 @@ from omegaconf import DictConfig
 
 from .io import read_json, write_json
 from .logs import get_logger
-from .tracking_checks import close_orphaned_run, ensure_reachable
+from .run_owner import owner_tags
+from .tracking_checks import ERROR_TAG, close_orphaned_run, describe, ensure_reachable
 
 RUN_FILE = Path("models/mlflow_run.json")
 PARENT_ENV = "FTPIPE_PARENT_RUN_ID"
@@ -123,12 +124,15 @@ def resume_run(cfg: DictConfig) -> Iterator[Any]:
 
 @contextmanager
 def _ending_failed(active: Any) -> Iterator[Any]:
+    """The stage's block on an open run: tagged with this process (run_owner), ended FAILED on any exception."""
     import mlflow
 
     try:
+        # (re)opened by this process: a later sweep must not take it for the run of a dead one
+        mlflow.set_tags(owner_tags())
         yield active
     except BaseException as exc:
-        mlflow.set_tag("error", f"{type(exc).__name__}: {exc}"[:5000])
+        mlflow.set_tag(ERROR_TAG, describe(exc))
         mlflow.end_run(status="FAILED")
         raise
     mlflow.end_run(status="FINISHED")

@@ -1,4 +1,4 @@
-"""MLflow faults caught early: an unreachable tracking server, and runs left RUNNING by a killed stage."""
+"""MLflow faults: an unreachable tracking server caught early, and runs never left RUNNING by a dead process."""
 from __future__ import annotations
 
 import json
@@ -13,7 +13,21 @@ from .errors import PipelineError
 from .logs import get_logger
 
 PROBE_TIMEOUT_S = 3
+ERROR_TAG = "error"   # why a run ended FAILED or KILLED
 log = get_logger("mlflow")
+
+
+def describe(exc: BaseException) -> str:
+    """The ERROR_TAG text for an exception: `interrupted (SIGTERM)` for Ctrl-C and SIGTERM, else type and message."""
+    if isinstance(exc, KeyboardInterrupt):
+        return f"interrupted ({str(exc) or 'SIGINT'})"   # errors.py raises KeyboardInterrupt("SIGTERM") on SIGTERM
+    return f"{type(exc).__name__}: {exc}"[:5000]
+
+
+def end_run(client, run_id: str, status: str, reason: str) -> None:
+    """End a run that did not finish, saying why: every abnormal ending outside a stage's own run goes here."""
+    client.set_tag(run_id, ERROR_TAG, reason[:5000])
+    client.set_terminated(run_id, status=status)
 
 
 def server_problem(uri: str) -> str | None:
@@ -63,8 +77,7 @@ def close_orphaned_run(run_file: Path) -> None:
         run_id = json.loads(run_file.read_text())["run_id"]
         client = MlflowClient()
         if client.get_run(run_id).info.status == "RUNNING":
-            client.set_tag(run_id, "error", "interrupted: its process died; a new training run replaced it")
-            client.set_terminated(run_id, status="KILLED")
+            end_run(client, run_id, "KILLED", "interrupted: its process died; a new training run replaced it")
             log.warning("MLflow run %s was left RUNNING by a killed stage; marked KILLED", run_id)
     except (MlflowException, KeyError, ValueError, OSError):
         pass  # another store, or an unreadable file: nothing of ours to close

@@ -19,9 +19,11 @@ from stages.core.compose import compose_config
 from stages.core.errors import PipelineError
 from stages.core.io import read_json, write_csv, write_text
 from stages.core.logs import get_logger
+from stages.core.run_owner import close_dead_runs, owner_tags
 from stages.core.tracking import PARENT_ENV, RUN_FILE, configure, git_tags
 from stages.sweeps.compare import NAME_TAG, PARENT_TAG
 from stages.sweeps.grid import SweepSpec, axes, check_jobs, expand
+from stages.sweeps.interrupts import aborting_parent_on_error, run_job_process
 from stages.sweeps.report import SweepReport, sweep_report
 
 REPORTS = Path("reports/sweeps")
@@ -70,38 +72,41 @@ def run_sweep(spec: SweepSpec, name: str | None = None, apply_best: bool = False
     # FTPIPE_NO_LOCK: the sweep holds the workspace lock (stages.core.lock) for all its jobs' stages
     env = {**os.environ, PARENT_ENV: parent_id, "MLFLOW_TRACKING_URI": uri, "MLFLOW_EXPERIMENT_NAME": experiment,
            "FTPIPE_NO_LOCK": "1"}
-    failed, started = [], time.monotonic()
-    status = "FAILED"
-    try:
-        for number, job in enumerate(jobs, 1):
-            exp = f"{name}-{number:02d}"
-            elapsed = time.monotonic() - started
-            eta = f", ~{_minutes(elapsed / (number - 1) * (len(jobs) - number + 1))} left" if number > 1 else ""
-            log.info("job %d/%d (%s): %s [%s elapsed%s]", number, len(jobs), exp, " ".join(job) or "-",
-                     _minutes(elapsed), eta)
-            before = current_run_id()
-            ok = run_job(job, exp, spec.target, {**env, "FTPIPE_RUN_NAME": exp})
-            run_id = current_run_id()
-            if not ok:
-                failed.append(exp)
-            if run_id and run_id != before:  # a failed job's run (FAILED, with its error) is tagged too
-                _tag(client, run_id, {"sweep.exp": exp, "sweep.job": str(number), "sweep.overrides": " ".join(job)})
-        status = "FAILED" if len(failed) == len(jobs) else "FINISHED"
-    except KeyboardInterrupt:
-        status = "KILLED"
-        raise
-    finally:
-        client.set_tag(parent_id, "sweep.failed_jobs", str(len(failed)))
-        client.set_terminated(parent_id, status)  # first: whatever happens next, never leave it RUNNING
-        report = finish(client, parent_id, spec)
-        log.info("sweep %s %s in %s; report in %s", name, status.lower(), _minutes(time.monotonic() - started),
-                 REPORTS / name)
+    failed: list[str] = []
+    started = time.monotonic()
+    with aborting_parent_on_error(client, parent_id, spec):   # Ctrl-C, SIGTERM, an error: never left RUNNING
+        run_jobs(client, jobs, name, spec.target, env, failed)
+    client.set_tag(parent_id, "sweep.failed_jobs", str(len(failed)))
+    status = "FAILED" if len(failed) == len(jobs) else "FINISHED"
+    client.set_terminated(parent_id, status)
+    report = finish(client, parent_id, spec)
+    log.info("sweep %s %s in %s; report in %s", name, status.lower(), _minutes(time.monotonic() - started),
+             REPORTS / name)
     if apply_best and report.best.get("exp"):
         apply(report.best["exp"])
     if failed:
         raise PipelineError(f"{len(failed)} of {len(jobs)} sweep job(s) failed: {', '.join(failed)} (their errors "
                             f"are above and in their MLflow runs; the report covers the rest)")
     return report
+
+
+def run_jobs(client: Any, jobs: list[list[str]], name: str, target: str, env: dict[str, str],
+             failed: list[str]) -> None:
+    """The jobs one after another; the names of those that fail are appended to `failed` as they go."""
+    started = time.monotonic()
+    for number, job in enumerate(jobs, 1):
+        exp = f"{name}-{number:02d}"
+        elapsed = time.monotonic() - started
+        eta = f", ~{_minutes(elapsed / (number - 1) * (len(jobs) - number + 1))} left" if number > 1 else ""
+        log.info("job %d/%d (%s): %s [%s elapsed%s]", number, len(jobs), exp, " ".join(job) or "-",
+                 _minutes(elapsed), eta)
+        before = current_run_id()
+        ok = run_job(job, exp, target, {**env, "FTPIPE_RUN_NAME": exp})
+        run_id = current_run_id()
+        if not ok:
+            failed.append(exp)
+        if run_id and run_id != before:  # a failed job's run (FAILED, with its error) is tagged too
+            _tag(client, run_id, {"sweep.exp": exp, "sweep.job": str(number), "sweep.overrides": " ".join(job)})
 
 
 def apply(exp: str) -> None:
@@ -118,11 +123,16 @@ def apply(exp: str) -> None:
 
 
 def open_parent(client: Any, experiment_id: str, name: str, spec: SweepSpec, n_jobs: int, swept: list[str]) -> str:
-    """The sweep's parent run: its tags say how to read the children (axes, ranking metric)."""
+    """The sweep's parent run: its tags say how to read the children (axes, ranking metric) and whose it is.
+
+    Every sweep entry point opens its parent here, so this is where runs that an earlier sweep killed with
+    SIGKILL left RUNNING are closed first (stages.core.run_owner).
+    """
+    close_dead_runs(client)
     parent = client.create_run(experiment_id, run_name=name, tags={
         PARENT_TAG: "parent", NAME_TAG: name, "sweep.axes": json.dumps(swept), "sweep.jobs": str(n_jobs),
         "sweep.metric": spec.metric, "sweep.mode": spec.mode, "sweep.target": spec.target,
-        "sweep.fixed": " ".join(spec.fixed), **git_tags()})
+        "sweep.fixed": " ".join(spec.fixed), **git_tags(), **owner_tags()})
     for key, value in spec.params.items():
         client.log_param(parent.info.run_id, f"sweep.{key}", value)
     return parent.info.run_id
@@ -134,7 +144,7 @@ def run_job(job: list[str], exp: str, target: str, env: dict[str, str]) -> bool:
     # --force-downstream: after train, evaluate and compress really run; restored from the run cache
     # (same model bytes as an earlier run) they would skip logging to this job's MLflow run
     cmd = ["dvc", "exp", "run", "--force-downstream", "--name", exp, *(a for item in job for a in ("-S", item)), target]
-    if subprocess.run(cmd, env=env).returncode != 0:
+    if run_job_process(cmd, env=env) != 0:
         log.error("job %s failed: %s", exp, " ".join(cmd))
         return False
     if current_run_id() not in (None, before):
@@ -144,7 +154,7 @@ def run_job(job: list[str], exp: str, target: str, env: dict[str, str]) -> bool:
     log.info("job %s: train was up to date, so it left no run of its own; retraining with --force", exp)
     shutil.rmtree(CHECKPOINTS, ignore_errors=True)
     forced = [*cmd[:3], "--force", *cmd[3:]]
-    if subprocess.run(forced, env=env).returncode != 0:
+    if run_job_process(forced, env=env) != 0:
         log.error("job %s failed: %s", exp, " ".join(forced))
         return False
     return current_run_id() not in (None, before)
