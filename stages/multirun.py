@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,10 @@ JOB_FILES = ["stages", "dvc.yaml", "data/raw", "data/samples", ".dvcignore"]
 TARGET = "evaluate"      # compress measures latency; not needed to rank a sweep
 OBJECTIVE = "val_macro_f1"
 log = get_logger("multirun")
+# conf/hydra/launcher/ray.yaml shares its name with hydra-ray-launcher's schema, which Hydra then applies to it
+# (as wanted) with a deprecation warning on every composition
+warnings.filterwarnings("ignore", message=r"\s*'hydra/launcher/ray' is validated against ConfigStore schema",
+                        category=UserWarning)
 
 
 class SweepCallback(Callback):

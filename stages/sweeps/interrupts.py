@@ -9,7 +9,9 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Iterator
 
 from stages.core.logs import get_logger
@@ -48,13 +50,15 @@ def aborting_parent_on_error(client: Any, parent_id: str, spec: Any) -> Iterator
 
 
 def run_job_process(cmd: list[str], grace_s: float = 30, **popen: Any) -> int:
-    """Run a job's command in a process group of its own; its exit status.
+    """Run a job's command in a process group of its own, under job_guard; its exit status.
 
     If this process is stopped meanwhile (Ctrl-C, SIGTERM, an error), the job's whole group gets SIGINT, so its
-    stages end their runs as on Ctrl-C, and is killed if still there after `grace_s`: a job never outlives its
+    stages end their runs as on Ctrl-C, and is killed if still there after `grace_s`; if this process dies
+    without a word (SIGKILL, a launcher killing its worker), job_guard does the same. A job never outlives its
     sweep. Its own group also keeps a terminal's Ctrl-C from reaching the job twice (once forwarded from here).
     """
-    proc = subprocess.Popen(cmd, process_group=0, **popen)
+    guard = [sys.executable, str(Path(__file__).with_name("job_guard.py"))]
+    proc = subprocess.Popen([*guard, *cmd], process_group=0, **popen)
     try:
         return proc.wait()
     except BaseException:
