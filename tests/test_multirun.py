@@ -86,3 +86,28 @@ def test_two_jobs_run_through_a_parallel_launcher(project, tiny_model_dir, launc
     kids = client.search_runs(exps, f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
     assert sorted(k.data.params["train.lr"] for k in kids) == ["0.0001", "0.0003"]
     assert all(k.info.status == "FINISHED" for k in kids)
+
+
+def test_an_evaluation_restored_from_the_run_cache_still_reaches_the_jobs_run(tmp_path):
+    import json
+
+    from mlflow.tracking import MlflowClient
+
+    from stages.multirun import log_restored_evaluation
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    run_id = client.create_run(client.create_experiment("e")).info.run_id
+    client.set_terminated(run_id, "FINISHED")
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "mlflow_run.json").write_text(json.dumps({"run_id": run_id}))
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "metrics.json").write_text(json.dumps(
+        {"accuracy": 0.83, "macro_f1": 0.82, "n": 10, "per_class": {"fresh": {"f1": 0.8}}}))
+    log_restored_evaluation(tmp_path, uri)
+    run = client.get_run(run_id)
+    assert run.data.metrics == {"test_accuracy": 0.83, "test_macro_f1": 0.82, "test_fresh_f1": 0.8}
+    assert "run cache" in run.data.tags["sweep.evaluate"]
+    client.log_metric(run_id, "test_accuracy", 0.9)  # evaluate ran: nothing is overwritten
+    log_restored_evaluation(tmp_path, uri)
+    assert client.get_run(run_id).data.metrics["test_accuracy"] == 0.9
