@@ -7,16 +7,12 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+
+from tests.mlflow_server import mlflow_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -42,12 +38,6 @@ def _browser_or_skip():
     return sync_playwright
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _make_sweep(uri: str) -> tuple[str, str, dict[str, str]]:
     """A parent run as the sweep writes it, and two finished child runs with params and metrics."""
     from mlflow.tracking import MlflowClient
@@ -70,51 +60,11 @@ def _make_sweep(uri: str) -> tuple[str, str, dict[str, str]]:
     return exp_id, parent_id, ids
 
 
-def _start_server(db: Path, workdir: Path, port: int) -> subprocess.Popen:
-    # own process group: `mlflow server` forks a uvicorn worker, and both must go at the end
-    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{db}",
-           "--default-artifact-root", (workdir / "mlartifacts").as_uri(),
-           "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-    log = open(workdir / "server.log", "wb")
-    return subprocess.Popen(cmd, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def _wait_health(proc: subprocess.Popen, url: str, workdir: Path, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"mlflow server exited {proc.returncode}: "
-                               + (workdir / "server.log").read_text()[-2000:])
-        try:
-            with urllib.request.urlopen(url + "/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise RuntimeError(f"mlflow server gave no /health in {timeout:.0f} s: "
-                       + (workdir / "server.log").read_text()[-2000:])
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=20)
-    except ProcessLookupError:
-        return
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-
-
 def test_mlflow_ui_shows_parent_children_and_metrics(tmp_path):
     sync_playwright = _browser_or_skip()
     db = tmp_path / "mlflow.db"
     exp_id, parent_id, ids = _make_sweep(f"sqlite:///{db}")
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    server = _start_server(db, tmp_path, port)
-    try:
-        _wait_health(server, base, tmp_path)
+    with mlflow_server(db, tmp_path) as base:
         ARTIFACTS.mkdir(exist_ok=True)
         with sync_playwright() as pw:
             # launch() already gives the browser a fresh temporary profile (it refuses --user-data-dir)
@@ -128,9 +78,6 @@ def test_mlflow_ui_shows_parent_children_and_metrics(tmp_path):
                 page.screenshot(path=str(ARTIFACTS / "mlflow_ui.png"), full_page=True)
             finally:
                 browser.close()
-    finally:
-        _stop(server)
-    assert server.poll() is not None
     assert (ARTIFACTS / "mlflow_ui.png").stat().st_size > 10_000
 
 
