@@ -38,6 +38,9 @@ from stages.core.tracking import configure, start_train_run
 DATA, LABELS = Path("data/tokenized"), "data/clean/labels.json"
 MODEL_DIR, CKPT_DIR = Path("models/finetuned"), Path("models/checkpoints")
 METRICS, CURVES, STEPS = "metrics/train.json", "plots/train_curves.csv", "plots/train_steps.csv"
+# a checkpoint resumes only under the code that wrote it: after an edit, a finished run's last checkpoint
+# would otherwise hand back the old model
+CODE = sorted([Path(__file__), *Path(__file__).parent.glob("core/*.py")])
 COUNTERS = ("loss_sum", "loss_n", "tokens", "skipped")  # per-rank tallies, pooled on rank 0 (ddp.pool)
 log = get_logger("train")
 
@@ -76,7 +79,7 @@ def main() -> None:
                  and not k.startswith(("train.checkpoint", "train.log_every", "train.nproc"))}
     if world > 1:  # a checkpoint's batch position only means something for the same number of processes
         resumable["world_size"] = world
-    fingerprint = checkpoints.fingerprint(resumable, [DATA / "train.parquet", DATA / "validation.parquet", LABELS])
+    fingerprint = checkpoints.fingerprint(resumable, [DATA / "train.parquet", DATA / "validation.parquet", LABELS, *CODE])
     with ddp.main_first():  # rank 0 removes stale checkpoints before the others look; then all load the same
         state = checkpoints.latest(CKPT_DIR, fingerprint)
     loop = state["loop"] if state else {"epoch": 0, "batch": 0, "step": 0, "best": -math.inf, "best_epoch": 0,

@@ -79,6 +79,15 @@ def test_killed_training_resumes_to_exactly_the_uninterrupted_result(project, tm
     assert mlflow_client(project).get_run(run_id).info.status == "FINISHED"
 
 
+def test_a_finished_runs_checkpoint_resumes_only_under_the_same_code(project, tiny_model_dir):
+    make_workspace(project, tiny_model_dir, n_train=48)
+    assert "resuming from" not in run_stage("train", project).stderr
+    assert "resuming from" in run_stage("train", project).stderr  # same code and params: its last checkpoint
+    with open(project / "stages" / "train.py", "a") as code:  # an edit, as a user fixing the loop would make
+        code.write("\n# edited\n")
+    assert "resuming from" not in run_stage("train", project).stderr  # trained again, not handed the old model
+
+
 def test_nonfinite_loss_stops_with_a_clear_error_and_a_failed_run(tmp_path, tiny_model_dir):
     model = poisoned_model(tiny_model_dir, tmp_path / "nan-model", "banana")
     root = make_workspace(tmp_path / "ws", model, marker="banana")
