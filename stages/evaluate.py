@@ -16,7 +16,7 @@ from stages.core import plots
 from stages.core.batching import load_tokenized
 from stages.core.config import load_params
 from stages.core.errors import run_stage
-from stages.core.evaluation import classification_metrics, predict_probs
+from stages.core.evaluation import classification_metrics, predict_probs, test_metrics
 from stages.core.io import atomic_path, read_json, write_csv, write_json
 from stages.core.logs import get_logger
 from stages.core.modeling import load_classifier, load_tokenizer
@@ -77,8 +77,7 @@ def main() -> None:
                           ece, reports / "reliability.png")
 
     with resume_run(cfg):
-        mlflow.log_metrics({f"test_{k}": v for k, v in report.items() if isinstance(v, float)})
-        mlflow.log_metrics({f"test_{c}_{k}": v for c, m in report["per_class"].items() for k, v in m.items()})
+        mlflow.log_metrics(test_metrics(report))
         mlflow.log_artifact(METRICS, "evaluate")
         mlflow.log_artifacts(REPORTS, "evaluate")
     log.info("test accuracy %.4f, macro-F1 %.4f, ECE %.4f on %d texts", report["accuracy"], report["macro_f1"],

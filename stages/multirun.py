@@ -157,16 +157,15 @@ def log_restored_evaluation(job_dir: Path, uri: str) -> None:
     deterministic rerun), so the test metrics never reached this job's run: log them from metrics/metrics.json."""
     from mlflow.tracking import MlflowClient
 
+    from stages.core.evaluation import test_metrics
+
     run_file, report_file = job_dir / "models" / "mlflow_run.json", job_dir / "metrics" / "metrics.json"
     if not (run_file.is_file() and report_file.is_file()):
         return
     client, run_id = MlflowClient(uri), json.loads(run_file.read_text())["run_id"]
     if "test_accuracy" in client.get_run(run_id).data.metrics:
         return  # evaluate ran and logged
-    report = json.loads(report_file.read_text())
-    values = {f"test_{k}": v for k, v in report.items() if isinstance(v, float)}  # as evaluate logs them
-    values |= {f"test_{c}_{k}": v for c, m in report.get("per_class", {}).items() for k, v in m.items()}
-    for key, value in values.items():
+    for key, value in test_metrics(json.loads(report_file.read_text())).items():  # as evaluate logs them
         client.log_metric(run_id, key, float(value))
     client.set_tag(run_id, "sweep.evaluate", "restored from DVC's run cache; metrics logged from metrics/metrics.json")
 

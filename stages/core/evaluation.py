@@ -31,3 +31,9 @@ def classification_metrics(labels: np.ndarray, probs: np.ndarray) -> dict[str, f
     nll = -np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, None)).mean()
     return {"loss": round(float(nll), 6), "accuracy": round(float(accuracy_score(labels, preds)), 6),
             "macro_f1": round(float(f1_score(labels, preds, average="macro", zero_division=0)), 6)}
+
+
+def test_metrics(report: dict) -> dict[str, float]:
+    """A test report (metrics/metrics.json) as MLflow metrics: `test_<metric>` and `test_<class>_<metric>`."""
+    values = {f"test_{k}": v for k, v in report.items() if isinstance(v, float)}
+    return values | {f"test_{c}_{k}": v for c, m in report.get("per_class", {}).items() for k, v in m.items()}
