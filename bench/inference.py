@@ -25,7 +25,7 @@ def fp32(model):
 
 
 def torch_int8(model):
-    from stages.compressors.quantize import torch_int8 as quantize
+    from ftpipe.compression.quantize import torch_int8 as quantize
 
     return quantize(model, embeddings=False)  # Linear layers only: predict_probs passes no explicit position ids
 
@@ -37,7 +37,7 @@ BATCH_SIZES = (1, 32)
 @torch.inference_mode()
 def predict_input_order(model, ids, batch_size, pad_id):
     """predict_probs without the length sort: batches in the order the texts come."""
-    from stages.core.batching import collate
+    from ftpipe.training.batching import collate
 
     model.eval()
     for start in range(0, len(ids), batch_size):
@@ -53,9 +53,9 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     if args.smoke:
         args.rows, args.repeats = 16, 1
-    from stages.core.evaluation import predict_probs
-    from stages.core.modeling import load_classifier, load_tokenizer
-    from stages.tokenize import tokenize_texts
+    from ftpipe.data.tokens import tokenize_texts
+    from ftpipe.evaluation.predict import predict_probs
+    from ftpipe.training.models import load_classifier, load_tokenizer
 
     torch.set_num_threads(args.threads)
     source = model_path(args.smoke, Path(tempfile.mkdtemp(prefix="bench-infer-")))

@@ -55,9 +55,9 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     if args.smoke:
         args.steps = 2
-    from stages.core.batching import collate, train_batches
-    from stages.core.modeling import load_classifier, load_tokenizer
-    from stages.tokenize import tokenize_texts
+    from ftpipe.data.tokens import tokenize_texts
+    from ftpipe.training.batching import collate, train_batches
+    from ftpipe.training.models import load_classifier, load_tokenizer
 
     threads = os.cpu_count()
     source = model_path(args.smoke, Path(tempfile.mkdtemp(prefix="bench-levers-")))

@@ -18,11 +18,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from stages.core.workspace import copy_project
 from bench.common import ROOT, median, model_path, write_result
+from ftpipe.experiments.workspace import copy_project
 
 STAGES = ["clean", "augment", "tokenize", "train", "evaluate", "compress"]
-SMALL = ["data.max_rows=300", "train.epochs=1", "train.batch_size=16", "compress.latency.repeats=5", "compress.distill.layers=1",
+SMALL = ["data.max_rows=300", "train.epochs=1", "train.batch_size=16", "compress.latency.repeats=5",
+         "compress.distill.layers=1",
          "mlflow.log_model=false"]
 
 
@@ -44,7 +45,7 @@ def sh(cmd: list[str], cwd: Path) -> float:
 
 
 def compose(project: Path, overrides: list[str]) -> None:
-    sh([sys.executable, "-m", "stages.core.compose", *overrides], project)
+    sh([sys.executable, "-m", "ftpipe.config.compose", *overrides], project)
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -31,7 +31,8 @@ def train_section(d: dict) -> str:
     peak = d["matmul_peak_gflops"]
     return "\n\n".join([
         f"### Training throughput ({s['rows']} train rows, {s['val_rows']} validation rows, batch {s['batch_size']}, "
-        f"{s['epochs']} epoch(s), seed 42; (a) ran {s['seed_steps']} steps; medians of {s['repeats']} interleaved runs)",
+        f"{s['epochs']} epoch(s), seed 42; (a) ran {s['seed_steps']} steps; "
+        f"medians of {s['repeats']} interleaved runs)",
         table(["variant", "samples", "samples/s", "real tokens/s", "peak RSS MB", "val acc", "× (a)", "× (b)",
                "acc Δ vs (b), points", "MFU (fp32 peak)", "MFU (bf16 peak)"], rows),
         f"Matmul peak in the same run (2048², median of repeats): fp32 {peak['fp32']} GFLOP/s, bf16 {peak['bf16']} "
@@ -70,7 +71,8 @@ def render(folder: Path) -> str:
         if base == "train_throughput":
             parts.append(train_section(d).replace("### Training throughput", "### Training throughput" + suffix, 1))
         elif base == "levers":
-            parts.append(simple_section("Levers: one training step of (c)" + suffix, d, ["step_seconds", "speedup", "steps"]))
+            parts.append(simple_section("Levers: one training step of (c)" + suffix, d,
+                                        ["step_seconds", "speedup", "steps"]))
         elif base == "inference":
             parts.append(simple_section(f"Inference ({d['settings']['rows']} texts, mean {d['mean_tokens']} tokens)"
                                         + suffix, d, ["texts_per_s", "ms_per_text", "speedup_vs_fp32"]))
@@ -78,7 +80,8 @@ def render(folder: Path) -> str:
             parts.append(simple_section(f"Tokenization ({d['settings']['rows']} texts)" + suffix, d,
                                         ["texts_per_s", "stage_speedup"]))
         elif base.startswith("pipeline"):
-            parts.append(pipeline_section(("Full default pipeline" if "full" in base else "Pipeline overhead") + suffix, d))
+            title = "Full default pipeline" if "full" in base else "Pipeline overhead"
+            parts.append(pipeline_section(title + suffix, d))
     return "\n\n".join(parts)
 
 

@@ -25,8 +25,8 @@ def main(argv: list[str] | None = None) -> dict:
         args.rows, args.repeats = 64, 1
     import datasets
 
-    from stages.core.modeling import load_tokenizer
-    from stages.tokenize import tokenize_texts
+    from ftpipe.data.tokens import tokenize_texts
+    from ftpipe.training.models import load_tokenizer
 
     datasets.disable_progress_bars()
     tokenizer = load_tokenizer(model_path(args.smoke, Path(tempfile.mkdtemp(prefix="bench-tok-"))))

@@ -32,8 +32,8 @@ def load_data(path: str) -> dict:
 
 
 def pipeline_ids(model: str, texts: list[str]) -> list[list[int]]:
-    from stages.core.modeling import load_tokenizer
-    from stages.tokenize import tokenize_texts
+    from ftpipe.data.tokens import tokenize_texts
+    from ftpipe.training.models import load_tokenizer
 
     return tokenize_texts(load_tokenizer(model), texts, MAX_LENGTH)[0]
 
@@ -42,8 +42,9 @@ def val_accuracy(model, model_dir: str, val: tuple[list[str], np.ndarray], amp=N
     """The same scorer for every variant: the pipeline's predict_probs on the validation subset."""
     import torch
 
-    from stages.core.evaluation import classification_metrics, predict_probs
-    from stages.core.modeling import load_tokenizer
+    from ftpipe.evaluation.metrics import classification_metrics
+    from ftpipe.evaluation.predict import predict_probs
+    from ftpipe.training.models import load_tokenizer
 
     ids = pipeline_ids(model_dir, val[0])
     probs = predict_probs(model, ids, 128, torch.device("cpu"), load_tokenizer(model_dir).pad_token_id, amp)
@@ -54,8 +55,14 @@ def run_trainer(spec: dict, data: dict) -> dict:
     """(a) or (b): what most users copy, and the same with the two Trainer switches that matter."""
     import torch
     from datasets import Dataset
-    from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
-                              TrainingArguments, set_seed)
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+        set_seed,
+    )
 
     seed_recipe = spec["variant"] == "a"
     texts, labels = data["train"]
@@ -138,7 +145,7 @@ def pipeline_flops(model_dir: str, texts: list[str], batch_size: int, seed: int,
     from transformers import AutoConfig
 
     from bench.flops import batch_train_flops, params_from_config
-    from stages.core.batching import train_batches
+    from ftpipe.training.batching import train_batches
 
     config = AutoConfig.from_pretrained(model_dir, num_labels=len(LABELS))
     lengths = np.array([len(x) for x in pipeline_ids(model_dir, texts)])
@@ -172,7 +179,8 @@ def report(args, variants: list[str], runs: dict, peaks: dict, model: str, data:
         for base in ("a", "b"):
             if base in summary:
                 s[f"speedup_vs_{base}"] = round(s["samples_per_s"] / summary[base]["samples_per_s"], 2)
-                s[f"accuracy_delta_vs_{base}_points"] = round(100 * (s["val_accuracy"] - summary[base]["val_accuracy"]), 2)
+                delta = s["val_accuracy"] - summary[base]["val_accuracy"]
+                s[f"accuracy_delta_vs_{base}_points"] = round(100 * delta, 2)
     payload = {"settings": {k: v for k, v in vars(args).items() if k != "worker"} | {"variants": variants},
                "matmul_peak_gflops": peak, "train_flops_per_epoch_c": flops / args.epochs,
                "flops_convention": "6*N_non_embedding*real_tokens + 6*layers*padded_width*hidden*real_tokens",
@@ -204,7 +212,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     if args.smoke:
         args.rows, args.val_rows, args.seed_steps, args.repeats = 32, 16, 1, 1
-    from stages.core.runtime import cpu_supports_bf16
+    from ftpipe.training.device import cpu_supports_bf16
 
     default = "a,b,b_bf16,c,c_bf16" if torch.cuda.is_available() else "a,b,c,c_bf16" if cpu_supports_bf16() else "a,b,c"
     variants = (args.variants or default).split(",")
@@ -223,7 +231,8 @@ def main(argv: list[str] | None = None) -> dict:
                         "threads": args.threads, "scratch": str(scratch / f"{variant}-{rep}")}
                 Path(spec["scratch"]).mkdir()
                 runs[variant].append(run_worker("bench.train_throughput", spec, worker if args.smoke else None))
-                print(variant, rep, {k: round(v, 3) if isinstance(v, float) else v for k, v in runs[variant][-1].items()},
+                last = runs[variant][-1]
+                print(variant, rep, {k: round(v, 3) if isinstance(v, float) else v for k, v in last.items()},
                       flush=True)
             torch.set_num_threads(args.threads)
             peaks["fp32"].append(matmul_peak(torch.float32, size=256 if args.smoke else 2048))

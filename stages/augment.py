@@ -1,4 +1,4 @@
-"""Augment stage: add paraphrases of train rows (WordNet synonyms, back-translation), never leaking eval text.
+"""augment: add paraphrases of train rows (WordNet synonyms, back-translation), never leaking eval text.
 
 Reads `data/clean/{train,validation,test}.parquet` and `labels.json`; writes `data/augmented/train.parquet`
 (originals first, then new rows tagged with `origin` and their `source_row`), `metrics/augment.json` and
@@ -11,15 +11,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from stages.augmenters import build, is_english_only, parse_names
-from stages.augmenters.quality import normalise_key, require_english
-from stages.augmenters.run import label_caps, run_augmenters
-from stages.core import tables
-from stages.core.config import load_params
-from stages.core.errors import run_stage
-from stages.core.io import atomic_path, read_json, write_json
-from stages.core.logs import get_logger
-from stages.core.seeding import seed_everything
+from ftpipe.augment import build, is_english_only
+from ftpipe.augment.generate import label_caps, run_augmenters
+from ftpipe.augment.quality import normalise_key, require_english
+from ftpipe.config.checks import augmenter_names
+from ftpipe.config.params import load_params
+from ftpipe.data import tables
+from ftpipe.infra.io import atomic_path, read_json, write_json
+from ftpipe.infra.logs import get_logger
+from ftpipe.infra.seeding import seed_everything
+from ftpipe.infra.stage import run_stage
 
 CLEAN = Path("data/clean")
 OUTPUT = Path("data/augmented/train.parquet")
@@ -38,7 +39,7 @@ def read_split(name: str) -> pd.DataFrame:
 def main() -> None:
     params = load_params()
     cfg, seed = params.get("augment") or {}, int(params.get("seed", 0))
-    names = parse_names(cfg.get("augmenters"))
+    names = augmenter_names(cfg.get("augmenters"))
     train = read_split("train")
     labels_file = CLEAN / "labels.json"
     label_names = list(read_json(labels_file)["names"]) if labels_file.is_file() else []
@@ -58,7 +59,8 @@ def main() -> None:
                "augmenters": per_augmenter,
                "rows_per_label": {str(k): int(v) for k, v in out["label"].value_counts().sort_index().items()}}
     with atomic_path(OUTPUT.parent, is_dir=True) as tmp:  # the output directory is swapped in whole
-        out.astype({"label": "int64", "source_row": "int64", "origin": "str"}).to_parquet(tmp / OUTPUT.name, index=False)
+        typed = out.astype({"label": "int64", "source_row": "int64", "origin": "str"})
+        typed.to_parquet(tmp / OUTPUT.name, index=False)
     write_json(METRICS, metrics)
     write_json(SAMPLES, {"label_names": label_names, "samples": samples})
     log.info("%d original + %d augmented rows -> %s", len(train), len(new), OUTPUT)

@@ -1,60 +1,38 @@
-"""Compress stage: build INT8 / ONNX / distilled variants of models/finetuned, measure them alike,
-ship the fastest within the accuracy gate to deploy/ and register it in MLflow.
+"""compress: build INT8 / ONNX / distilled variants of models/finetuned, measure them alike, ship the fastest
+within the accuracy gate to deploy/ and register it in MLflow.
 
-    python -m stages.compress        (reads params.yaml, key `compress`; FTPIPE_PARAMS overrides the path)
+Writes `models/compressed/` (one self-contained directory per variant), `deploy/`, `metrics/compression.json`,
+`plots/compression.csv` and `reports/compression_tradeoff.png`.
 """
 from __future__ import annotations
 
 import os
-
 from pathlib import Path
 
 import torch
-from omegaconf import OmegaConf
 
-from stages.compressors import deploy, gate, measure, report, variants
-from stages.core import tracking
-from stages.core.config import flatten, load_params
-from stages.core.errors import PipelineError, run_stage
-from stages.core.peft_methods import with_saved_adapter
-from stages.core.io import atomic_path, write_csv, write_json
-from stages.core.logs import get_logger
-from stages.core.seeding import seed_everything
-from stages.core.tables import read_split
+from ftpipe.compression import deploy, gate, measure, tradeoff, variants
+from ftpipe.config.checks import compress_variants
+from ftpipe.config.params import load_params
+from ftpipe.data.tables import read_split
+from ftpipe.infra.io import atomic_path, write_csv, write_json
+from ftpipe.infra.logs import get_logger
+from ftpipe.infra.seeding import seed_everything
+from ftpipe.infra.stage import run_stage
 
 MODEL_DIR, OUT_DIR, DEPLOY_DIR = Path("models/finetuned"), Path("models/compressed"), Path("deploy")
-TEST, TRAIN, AUGMENTED = Path("data/clean/test.parquet"), Path("data/clean/train.parquet"), Path("data/augmented/train.parquet")
-METRICS, PLOT_DATA, PLOT_PNG = Path("metrics/compression.json"), Path("plots/compression.csv"), Path("reports/compression_tradeoff.png")
-KNOWN = ("fp32", "torch_int8", "onnx_fp32", "onnx_int8", "distilled")
+TEST, TRAIN = Path("data/clean/test.parquet"), Path("data/clean/train.parquet")
+AUGMENTED = Path("data/augmented/train.parquet")
+METRICS, PLOT_DATA = Path("metrics/compression.json"), Path("plots/compression.csv")
+PLOT_PNG = Path("reports/compression_tradeoff.png")
 log = get_logger("compress")
-
-
-def checked_variants(names) -> list[str]:
-    unknown = [n for n in names if n not in KNOWN]
-    if unknown:
-        raise PipelineError(f"compress.variants: unknown variant(s) {unknown}; known: {list(KNOWN)}")
-    return ["fp32"] + [n for n in KNOWN[1:] if n in names]  # fp32 is the reference, always measured
-
-
-def load_teacher(directory: Path):
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
-
-    if not (directory / "config.json").is_file():
-        raise PipelineError(f"{directory}/config.json: fine-tuned model not found (run the train stage first)")
-    # an unmerged LoRA adapter saved beside the base weights is merged here, so every variant includes it
-    model = with_saved_adapter(AutoModelForSequenceClassification.from_pretrained(directory), directory).eval()
-    if not isinstance(model, PreTrainedModel):
-        raise PipelineError(f"{directory}: a {type(model).__name__} (train.method=prompt_tuning) cannot be exported "
-                            "or distilled; set train.method.merge=true or use lora/full")
-    labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
-    return model, AutoTokenizer.from_pretrained(directory), labels
 
 
 def main() -> None:
     cfg = load_params()
     c = cfg.compress
-    names = checked_variants(c.variants)
-    teacher, tokenizer, labels = load_teacher(MODEL_DIR)
+    names = compress_variants(c.variants)
+    teacher, tokenizer, labels = variants.load_teacher(MODEL_DIR)
     test = read_split(TEST).head(c.latency.get("max_test_rows") or None)
     texts, y = test.text.astype(str).tolist(), test.label.astype(int).tolist()
     # distillation trains on the augmented split when the augment stage produced one
@@ -76,45 +54,18 @@ def main() -> None:
         for name in ("onnx_int8", "distilled_onnx_int8"):
             if any(k.startswith(f"{name}[") for k in results):
                 variants.keep_best_weight_type(results, root, name, floor)
-        reference, reference_preds = results["fp32"], results["fp32"]["predictions"]
-        for name, r in results.items():
-            r |= facts.get(name, {})
-            r["delta_accuracy"] = r["accuracy"] - reference["accuracy"]
-            r["delta_macro_f1"] = r["macro_f1"] - reference["macro_f1"]
-            r["speedup_b1"] = reference["latency_p50_ms_b1"] / r["latency_p50_ms_b1"]
-            r["size_ratio"] = reference["size_mb"] / r["size_mb"]
-        for r in results.values():
-            r["agreement"] = sum(a == b for a, b in zip(r.pop("predictions"), reference_preds)) / len(reference_preds)
+        measure.relative_to_reference(results, facts)
         winner, reason = gate.choose(results, max_drop)
         deploy.ship(root / winner, DEPLOY_DIR)
 
-    log.info("results (model call only; batch-1 p50/p95 latency, batch-32 throughput):\n%s", report.table(results, winner))
+    log.info("results (model call only; batch-1 p50/p95 latency, batch-32 throughput):\n%s",
+             tradeoff.table(results, winner))
     log.info("shipping %s: %s", winner, reason)
     write_json(METRICS, {"shipped": winner, "reason": reason, "max_accuracy_drop": max_drop, "test_rows": len(texts),
                          "settings": settings, "variants": results})
-    write_csv(PLOT_DATA, report.plot_rows(results))
-    report.plot_tradeoff(results, reference["accuracy"] - max_drop, winner, PLOT_PNG)
-    log_to_mlflow(cfg, results, winner, reason)
-
-
-def log_to_mlflow(cfg, results: dict[str, dict], winner: str, reason: str) -> None:
-    """Figures, plot and report into the model's run; deploy/ as a registered pyfunc."""
-    import mlflow
-
-    c = cfg.compress
-    with tracking.resume_run(cfg):
-        # a dict artifact, not params: MLflow refuses to change a param when compress reruns in the same run
-        mlflow.log_dict(flatten(OmegaConf.to_container(c)), "compression/config.json")
-        mlflow.log_metrics({f"compress.{n}.{k}": float(v) for n, r in results.items() for k, v in r.items()
-                            if isinstance(v, (int, float)) and not isinstance(v, bool)})
-        mlflow.set_tags({"compress.shipped": winner, "compress.reason": reason[:5000]})
-        for path in (METRICS, PLOT_DATA, PLOT_PNG):
-            mlflow.log_artifact(str(path), artifact_path="compression")
-        tags = {"variant": winner, **{k: f"{results[winner][k]:.6g}" for k in (
-            "accuracy", "macro_f1", "delta_accuracy", "latency_p50_ms_b1", "size_mb")}}
-        name = c.registry.model_name if c.registry.enabled else None
-        info = deploy.log_and_register(DEPLOY_DIR, name, tags)
-        log.info("deploy/ logged as %s%s", info.model_uri, f"; registered {name} v{info.registered_model_version}" if name else "")
+    write_csv(PLOT_DATA, tradeoff.plot_rows(results))
+    tradeoff.plot_tradeoff(results, results["fp32"]["accuracy"] - max_drop, winner, PLOT_PNG)
+    deploy.log_compression(cfg, results, winner, reason, [METRICS, PLOT_DATA, PLOT_PNG], DEPLOY_DIR)
 
 
 if __name__ == "__main__":

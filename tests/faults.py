@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from stages.core.compose import compose_config, write_params
+from ftpipe.config.compose import compose_config, write_params
 
 # what a metrics file holds that depends on the machine, not on the run: never compared
 TIMING_KEYS = {"seconds", "samples_per_second", "tokens_per_second", "seconds_per_epoch", "peak_memory_mb"}

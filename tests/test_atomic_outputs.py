@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stages.core.io import atomic_path, write_json
+from ftpipe.experiments.workspace import CODE
+from ftpipe.infra.io import atomic_path, write_json
 from tests.conftest import ROOT, compose_params, run_stage, stage_env
 
 STAGES = ["clean", "augment", "tokenize", "train", "evaluate", "compress"]
@@ -45,7 +46,7 @@ def test_a_failing_block_keeps_the_old_output_and_no_temp(tmp_path):
 def test_a_sigkilled_writer_leaves_the_old_output_and_its_leftovers_are_swept(tmp_path):
     dest = tmp_path / "metrics.json"
     write_json(dest, {"good": 1})
-    script = ("import os, signal, sys\nfrom stages.core.io import atomic_path\n"
+    script = ("import os, signal, sys\nfrom ftpipe.infra.io import atomic_path\n"
               "with atomic_path(sys.argv[1]) as tmp:\n    tmp.write_text('{\"par')\n"
               "    os.kill(os.getpid(), signal.SIGKILL)\n")
     killed = subprocess.run([sys.executable, "-c", script, str(dest)], cwd=ROOT, env=stage_env())
@@ -61,7 +62,7 @@ def test_a_sigkilled_writer_leaves_the_old_output_and_its_leftovers_are_swept(tm
 # KILL_AT sends SIGKILL first (the temp fully written, the rename not yet done); every commit is logged to COMMITS.
 LAUNCHER = """
 import json, os, runpy, signal, sys
-import stages.core.io as io
+import ftpipe.infra.io as io
 kill_at, log = os.environ.get("KILL_AT"), os.environ["COMMITS"]
 def guard(commit):
     def wrapped(src, dst, *args):
@@ -100,11 +101,12 @@ def built_project(tmp_path_factory, tiny_model_dir):
     import shutil
 
     project = tmp_path_factory.mktemp("atomic") / "project"
-    for name in ("stages", "conf", "dvc.yaml", "params.yaml", "pyproject.toml"):
+    for name in (*CODE, "conf", "dvc.yaml", "params.yaml", "pyproject.toml"):
         src = ROOT / name
         shutil.copytree(src, project / name) if src.is_dir() else shutil.copy2(src, project / name)
     compose_params(project, "data.max_rows=200", f"model.name_or_path={tiny_model_dir}", "train.epochs=1",
-                   "train.batch_size=16", "mlflow.log_model=false", "compress.latency.repeats=3", "compress.distill.layers=1")
+                   "train.batch_size=16", "mlflow.log_model=false", "compress.latency.repeats=3",
+                   "compress.distill.layers=1")
     for stage in STAGES:
         run_stage(stage, project)
     return project

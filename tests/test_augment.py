@@ -13,14 +13,14 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
+from ftpipe.augment import parse_names
+from ftpipe.augment.backtranslation import ApertiumBackend
+from ftpipe.augment.generate import label_caps
+from ftpipe.augment.quality import normalise_key, word_edit_distance
+from ftpipe.augment.resources import load_wordnet
+from ftpipe.augment.synonym import CONTENT_TAGS, DEFAULT_STOPWORDS, SynonymAugmenter
+from ftpipe.infra.errors import PipelineError
 from stages import augment
-from stages.augmenters import parse_names
-from stages.augmenters.backtranslation import ApertiumBackend
-from stages.augmenters.quality import normalise_key, word_edit_distance
-from stages.augmenters.resources import load_wordnet
-from stages.augmenters.run import label_caps
-from stages.augmenters.synonym import CONTENT_TAGS, DEFAULT_STOPWORDS, SynonymAugmenter
-from stages.core.errors import PipelineError
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN = [

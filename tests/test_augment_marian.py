@@ -12,8 +12,8 @@ spm = pytest.importorskip("sentencepiece")
 torch = pytest.importorskip("torch")
 from transformers import MarianConfig, MarianMTModel, MarianTokenizer  # noqa: E402
 
-from stages.augmenters.backtranslation import BacktranslationAugmenter, MarianBackend  # noqa: E402
-from stages.core.errors import PipelineError  # noqa: E402
+from ftpipe.augment.backtranslation import BacktranslationAugmenter, MarianBackend  # noqa: E402
+from ftpipe.infra.errors import PipelineError  # noqa: E402
 
 CORPUS = ["the red car is fast", "a big house on the hill", "old man walks home", "quiet story, loud ending!"]
 

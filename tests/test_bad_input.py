@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from stages.core.compose import compose_config, write_params
-from stages.core.errors import PipelineError
+from ftpipe.config.compose import compose_config, write_params
+from ftpipe.infra.errors import PipelineError
 from tests.conftest import run_stage, sentiment_rows
 from tests.faults import inside, make_workspace
 
@@ -85,7 +85,8 @@ FAILING = {
          "s.csv": csv_bytes([{"text": "yet another text", "label": "neg"}])},
         ["label 'neu' never occurs in the training file", "data.drop_labels"],
         ["data.validation_path=data/raw/v.csv", "data.test_path=data/raw/s.csv"]),
-    "max_rows sample with a one-row class": ({"t.csv": csv_bytes(ROWS + [{"text": "a lonely opinion", "label": "solo"}])},
+    "max_rows sample with a one-row class": ({"t.csv": csv_bytes(ROWS + [{"text": "a lonely opinion",
+                                                                           "label": "solo"}])},
                                              ["data.max_rows: cannot take a stratified sample of 20 rows",
                                               "set it to null"], ["data.max_rows=20"]),
     "split shares sum to 1": ({"t.csv": csv_bytes()}, ["data.split: validation + test = 1", "below 1"],
@@ -226,7 +227,7 @@ def test_label_count_that_does_not_match_the_models_head(tmp_path, tiny_model_di
     assert not (ws / "models/finetuned").exists()
     from omegaconf import OmegaConf
 
-    from stages.core.modeling import load_classifier
+    from ftpipe.training.models import load_classifier
     replaced = load_classifier(str(three), ["neg", "pos"], OmegaConf.create({"reinit_head": True}))
     assert replaced.classifier.out_features == 2  # as the message says: reinit_head=true replaces the head
 
@@ -250,7 +251,7 @@ def test_stage_commands_fail_with_one_line_and_no_output(project):
 
 
 def test_a_split_written_by_an_earlier_stage_is_checked_before_use(tmp_path):
-    from stages.core.tables import read_split
+    from ftpipe.data.tables import read_split
 
     path = tmp_path / "train.parquet"
     with pytest.raises(PipelineError, match=r"train\.parquet: not found; run the stages before"):

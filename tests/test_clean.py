@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from stages.clean import clean_frame, label_names, split
-from stages.core.compose import compose_config
-from stages.core.errors import PipelineError
-from stages.core.text import clean_text, normalise_key
+from ftpipe.config.compose import compose_config
+from ftpipe.data.cleaning import clean_frame, label_names, split
+from ftpipe.data.text import clean_text, normalise_key
+from ftpipe.infra.errors import PipelineError
 from tests.conftest import compose_params, run_stage, sentiment_rows
 
 
@@ -74,7 +74,8 @@ def run_clean(project, path, *overrides):
 
 @pytest.mark.parametrize("case, content, expected", [
     ("missing.csv", None, "file not found"),
-    ("nolabel.csv", b"text,lable\nhello there,pos\nbye now,neg\n", "no column 'label' (data.label_column); did you mean 'lable'"),
+    ("nolabel.csv", b"text,lable\nhello there,pos\nbye now,neg\n",
+     "no column 'label' (data.label_column); did you mean 'lable'"),
     ("empty.csv", b"", "the file is empty"),
     ("oneclass.csv", b"text,label\n" + b"".join(b"text number %d,pos\n" % i for i in range(9)), "only one class"),
     ("latin1.csv", "text,label\ncaf\u00e9 ok,pos\nbad,neg\n".encode("latin-1"), "not valid utf-8 at byte"),

@@ -12,8 +12,8 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from stages.compressors import bundle, deploy, distill, gate, onnx_export, quantize
-from stages.compressors.runtime import Predictor, encode
+from ftpipe.compression import bundle, deploy, distill, gate, onnx_export, quantize
+from ftpipe.compression.predictor import Predictor, encode
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 torch.set_num_threads(1)  # the CI box has 2 shared cores; 2 threads thrash under load
@@ -185,14 +185,15 @@ def test_registry_holds_the_shipped_model_version(bundles, tmp_path):
 
 
 def run_stage(cwd: Path, params: Path, verbose: str = "0") -> subprocess.CompletedProcess:
-    env = os.environ | {"PYTHONPATH": str(REPO), "FTPIPE_PARAMS": str(params), "HF_HUB_OFFLINE": "1", "FTPIPE_VERBOSE": verbose}
+    env = os.environ | {"PYTHONPATH": str(REPO), "FTPIPE_PARAMS": str(params), "HF_HUB_OFFLINE": "1",
+                        "FTPIPE_VERBOSE": verbose}
     return subprocess.run([sys.executable, "-m", "stages.compress"], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=300)
 
 
 def test_bad_input_gives_one_line_error_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    from ftpipe.infra.stage import run_stage as run_main
     from stages import compress
-    from stages.core.errors import run_stage as run_main
 
     monkeypatch.chdir(tmp_path)
     params = tmp_path / "params.yaml"
@@ -233,7 +234,8 @@ def test_stage_end_to_end_on_tiny_model(tiny, tmp_path):
     done = run_stage(tmp_path, params, verbose="1")
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads((tmp_path / "metrics/compression.json").read_text())
-    assert set(report["variants"]) == {"fp32", "torch_int8", "onnx_fp32", "onnx_int8", "distilled", "distilled_onnx_int8"}
+    assert set(report["variants"]) == {"fp32", "torch_int8", "onnx_fp32", "onnx_int8", "distilled",
+                                       "distilled_onnx_int8"}
     assert report["shipped"] in report["variants"] and (tmp_path / "deploy/predict.py").is_file()
     assert (tmp_path / "reports/compression_tradeoff.png").stat().st_size > 0
     assert len(pd.read_csv(tmp_path / "plots/compression.csv")) == 6

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from stages.core.compose import compose_config, write_params
-from stages.core.errors import PipelineError
-from stages.core.lock import LOCK_FILE, workspace_lock
+from ftpipe.config.compose import compose_config, write_params
+from ftpipe.infra.errors import PipelineError
+from ftpipe.infra.lock import LOCK_FILE, workspace_lock
 from tests.conftest import ROOT, run_stage, stage_env
 
 
@@ -39,7 +39,7 @@ def test_a_stage_command_refuses_to_run_beside_another(project):
 
 def test_the_lock_dies_with_its_holder(tmp_path):
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from stages.core.lock import workspace_lock\n"
+        [sys.executable, "-c", "import sys, time; from ftpipe.infra.lock import workspace_lock\n"
          "with workspace_lock('train', sys.argv[1]):\n    print('held', flush=True); time.sleep(120)",
          str(tmp_path / LOCK_FILE)], cwd=ROOT, env=stage_env(), stdout=subprocess.PIPE, text=True)
     try:

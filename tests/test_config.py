@@ -7,9 +7,9 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
-from stages.core.compose import CONF_DIR, compose_config
-from stages.core.config import flatten, load_params, resolve_resource
-from stages.core.errors import PipelineError
+from ftpipe.config.compose import CONF_DIR, compose_config
+from ftpipe.config.params import flatten, load_params, resolve_resource
+from ftpipe.infra.errors import PipelineError
 from tests.conftest import ROOT
 
 

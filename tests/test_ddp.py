@@ -16,9 +16,9 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from stages.core import distributed as ddp
-from stages.core.batching import train_batches
-from stages.core.errors import PipelineError
+from ftpipe.infra.errors import PipelineError
+from ftpipe.training import distributed as ddp
+from ftpipe.training.batching import train_batches
 from tests.conftest import compose_params, run, run_stage, stage_env
 from tests.faults import inside, make_workspace
 
@@ -228,8 +228,8 @@ def test_train_nproc_above_the_batch_count_fails_before_starting_workers(project
 def test_a_bad_nproc_is_a_one_line_error_naming_the_key(value):
     from omegaconf import OmegaConf
 
-    from stages.core.compose import compose_config
-    from stages.core.runtime import check_train_config
+    from ftpipe.config.compose import compose_config
+    from ftpipe.training.device import check_train_config
 
     train = compose_config().train
     OmegaConf.update(train, "nproc", value)

@@ -1,6 +1,6 @@
 """The MLflow UI, in a real headless Chromium, shows a sweep's parent run, its nested child runs and their metrics.
 
-The runs are made with the sweep code's own parent-run helper (stages.sweeps.runner.open_parent) and the MLflow
+The runs are made with the sweep code's own parent-run helper (ftpipe.experiments.runner.open_parent) and the MLflow
 client, so what the browser sees is what a real sweep writes, without training anything.
 """
 from __future__ import annotations
@@ -42,8 +42,8 @@ def _make_sweep(uri: str) -> tuple[str, str, dict[str, str]]:
     """A parent run as the sweep writes it, and two finished child runs with params and metrics."""
     from mlflow.tracking import MlflowClient
 
-    from stages.sweeps.grid import SweepSpec
-    from stages.sweeps.runner import open_parent
+    from ftpipe.experiments.grid import SweepSpec
+    from ftpipe.experiments.runner import open_parent
 
     client = MlflowClient(uri)
     exp_id = client.create_experiment("ui-check")

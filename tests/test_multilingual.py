@@ -11,11 +11,11 @@ from collections import Counter
 import pandas as pd
 import pytest
 
-from stages.clean import clean_frame, load_source
-from stages.core.compose import compose_config
-from stages.core.modeling import load_tokenizer
-from stages.core.text import clean_text, is_junk
-from stages.tokenize import length_stats, tokenize_texts
+from ftpipe.config.compose import compose_config
+from ftpipe.data.cleaning import clean_frame, load_source
+from ftpipe.data.text import clean_text, is_junk
+from ftpipe.data.tokens import length_stats, tokenize_texts
+from ftpipe.training.models import load_tokenizer
 from tests.conftest import ROOT, compose_params, run, run_stage
 
 SAMPLE = ROOT / "data/samples/zh_reviews.csv"
@@ -106,7 +106,8 @@ def test_chinese_reviews_pass_every_dvc_stage(project, zh_model_dir):
 
     Full fine-tuning: its weights are random, so LoRA on a frozen random encoder would learn nothing."""
     compose_params(project, "data=chinese_reviews", f"model.name_or_path={zh_model_dir}", "model.max_length=64",
-                   "train.epochs=4", "train.batch_size=16", "train.lr=1e-3", "compress.latency.repeats=5", "compress.distill.layers=1")
+                   "train.epochs=4", "train.batch_size=16", "train.lr=1e-3", "compress.latency.repeats=5",
+                   "compress.distill.layers=1")
     output = run(["dvc", "repro"], project).stdout
     assert [s for s in STAGES if f"Running stage '{s}'" in output] == STAGES
     labels = json.loads((project / "data/clean/labels.json").read_text())["names"]

@@ -1,24 +1,23 @@
-"""The Hydra app over the whole pipeline (stages.multirun): its config, and a real 2x2 multirun."""
+"""The Hydra app over the whole pipeline (ftpipe.experiments.multirun): its config, and a real 2x2 multirun."""
 from __future__ import annotations
 
 import sys
 
 import pytest
+from conftest import ROOT, run
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
-
-from conftest import ROOT, run
 
 TINY = ["data.max_rows=200", "mlflow.log_model=false", "train.epochs=1"]
 
 
 def test_app_config_is_the_pipeline_config_plus_the_callback():
-    from stages.core.compose import compose_config
-    from stages.multirun import _pipeline_cfg
+    from ftpipe.config.compose import compose_config
+    from ftpipe.experiments.multirun import _pipeline_cfg
 
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
         app = compose("multirun", overrides=["train.lr=3e-5", "seed=7"], return_hydra_config=True)
-    assert app.hydra.callbacks.ftpipe_sweep._target_ == "stages.multirun.SweepCallback"
+    assert app.hydra.callbacks.ftpipe_sweep._target_ == "ftpipe.experiments.multirun.SweepCallback"
     params = _pipeline_cfg(app)
     assert params == compose_config(["train.lr=3e-5", "seed=7"])   # jobs get exactly what `make params` writes
     assert "hydra" not in OmegaConf.to_container(params)
@@ -29,7 +28,7 @@ def test_2x2_multirun_nests_4_children_under_one_parent_and_tokenizes_once(proje
     from mlflow.tracking import MlflowClient
 
     sweep_dir = project / "multirun" / "t"
-    result = run([sys.executable, "-m", "stages.multirun", "-m", "train.lr=1e-4,3e-4", "seed=1,2", *TINY,
+    result = run([sys.executable, "-m", "ftpipe.experiments.multirun", "-m", "train.lr=1e-4,3e-4", "seed=1,2", *TINY,
                   f"model.name_or_path={tiny_model_dir}", f"hydra.sweep.dir={sweep_dir}"], project)
     client = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")   # the workspace's store, not the sweep dir
     parents = client.search_runs([e.experiment_id for e in client.search_experiments()], "tags.`sweep.role` = 'parent'")
@@ -55,7 +54,7 @@ def test_failing_job_is_recorded_failed_and_the_sweep_goes_on(project, tiny_mode
     from mlflow.tracking import MlflowClient
 
     sweep_dir = project / "multirun" / "f"
-    run([sys.executable, "-m", "stages.multirun", "-m", "train.lr=1e-4,-1", "seed=1", *TINY,
+    run([sys.executable, "-m", "ftpipe.experiments.multirun", "-m", "train.lr=1e-4,-1", "seed=1", *TINY,
          f"model.name_or_path={tiny_model_dir}", f"hydra.sweep.dir={sweep_dir}"], project)
     client = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
     parent = client.search_runs([e.experiment_id for e in client.search_experiments()],
@@ -75,7 +74,7 @@ LAUNCHER_ARGS = {"joblib": ["hydra.launcher.n_jobs=2"], "submitit_local": ["hydr
 def test_two_jobs_run_through_a_parallel_launcher(project, tiny_model_dir, launcher):
     from mlflow.tracking import MlflowClient
 
-    result = run([sys.executable, "-m", "stages.multirun", "-m", "train.lr=1e-4,3e-4", "seed=1", *TINY,
+    result = run([sys.executable, "-m", "ftpipe.experiments.multirun", "-m", "train.lr=1e-4,3e-4", "seed=1", *TINY,
                   f"model.name_or_path={tiny_model_dir}", f"hydra.sweep.dir={project / 'multirun' / launcher}",
                   f"hydra/launcher={launcher}", *LAUNCHER_ARGS[launcher]], project)
     if launcher == "ray":
@@ -93,7 +92,7 @@ def test_an_evaluation_restored_from_the_run_cache_still_reaches_the_jobs_run(tm
 
     from mlflow.tracking import MlflowClient
 
-    from stages.multirun import log_restored_evaluation
+    from ftpipe.experiments.multirun import log_restored_evaluation
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = MlflowClient(uri)

@@ -1,18 +1,17 @@
-"""Optuna over whole pipelines (stages.optuna_search): trials are child runs; a stopped study resumes."""
+"""Optuna over whole pipelines (ftpipe.experiments.optuna_search): trials are child runs; a stopped study resumes."""
 from __future__ import annotations
 
 import sys
 
 import pytest
 import yaml
-
 from conftest import ROOT, run
 
 TINY = ["data.max_rows=200", "mlflow.log_model=false"]
 
 
 def test_rt_optuna_space_is_the_seed_documents_space():
-    from stages.optuna_search import load_space
+    from ftpipe.experiments.optuna_search import load_space
 
     space = load_space("rt_optuna")
     assert space["direction"] == "maximize" and space["objective"] == "val_macro_f1"
@@ -25,8 +24,8 @@ def test_rt_optuna_space_is_the_seed_documents_space():
 def test_suggest_gives_overrides_hydra_accepts():
     import optuna
 
-    from stages.core.compose import compose_config
-    from stages.optuna_search import load_space, suggest
+    from ftpipe.config.compose import compose_config
+    from ftpipe.experiments.optuna_search import load_space, suggest
 
     trial = optuna.create_study(direction="maximize").ask()
     overrides = suggest(trial, load_space("rt_optuna"))
@@ -43,7 +42,7 @@ def test_two_trials_in_two_invocations_resume_one_study(project, tiny_model_dir)
     space["params"]["train.epochs"] = {"type": "int", "low": 1, "high": 1}   # keep the test short
     (project / "space.yaml").write_text(yaml.safe_dump(space))
     for _ in range(2):   # the second call loads the study the first one stored, as after a stop
-        run([sys.executable, "-m", "stages.optuna_search", "space.yaml", "--trials", "1", *TINY,
+        run([sys.executable, "-m", "ftpipe.experiments.optuna_search", "space.yaml", "--trials", "1", *TINY,
              f"model.name_or_path={tiny_model_dir}"], project)
     study = optuna.load_study(study_name="rt_optuna", storage=f"sqlite:///{project / 'optuna.db'}")
     assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE"]

@@ -3,18 +3,17 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 import torch
-
-from stages.compressors.quantize import torch_int8
-from stages.core.compose import compose_config
-from stages.core.errors import PipelineError
-from stages.core.modeling import file_size, load_classifier
-from stages.core.optim import build_optimizer
-from stages.core.peft_methods import apply_method, check_method, save_model, set_trainable
-import pandas as pd
 from mlflow.tracking import MlflowClient
 
+from ftpipe.compression.quantize import torch_int8
+from ftpipe.config.compose import compose_config
+from ftpipe.infra.errors import PipelineError
+from ftpipe.training.methods import apply_method, check_method, save_model, set_trainable
+from ftpipe.training.models import file_size, load_classifier
+from ftpipe.training.optim import build_optimizer
 from tests.conftest import compose_params, run_stage, sentiment_rows
 
 NAMES = ["neg", "pos"]

@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
-from stages.clean import check_leaks, clean_frame, split
-from stages.core.compose import compose_config
-from stages.core.text import clean_text, normalise_key
+from ftpipe.config.compose import compose_config
+from ftpipe.data.cleaning import check_leaks, clean_frame, split
+from ftpipe.data.text import clean_text, normalise_key
 
 DATA = compose_config(["data=custom"]).data
 SHARES = {"train": 1 - DATA.split.validation - DATA.split.test, "validation": DATA.split.validation,

@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import run, stage_env
 
 TINY = ["data.max_rows=200", "mlflow.log_model=false", "seed=1"]
@@ -46,7 +45,7 @@ def wait_for(what: str, probe, proc: subprocess.Popen | None = None, log: Path |
 
 
 def start_multirun(project: Path, model: Path, log: Path, *overrides: str) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "stages.multirun", "-m", *TINY, f"model.name_or_path={model}",
+    cmd = [sys.executable, "-m", "ftpipe.experiments.multirun", "-m", *TINY, f"model.name_or_path={model}",
            f"hydra.sweep.dir={project / 'multirun' / log.stem}", *overrides]
     return subprocess.Popen(cmd, cwd=project, env=stage_env(), stdout=log.open("w"), stderr=subprocess.STDOUT)
 
@@ -64,7 +63,7 @@ def running_child(client, parent_id: str):
 
 
 def test_close_dead_runs_ends_only_runs_whose_process_is_gone(tmp_path):
-    from stages.core.run_owner import HOST_TAG, PID_TAG, close_dead_runs, owner_tags
+    from ftpipe.tracking.owner import HOST_TAG, PID_TAG, close_dead_runs, owner_tags
 
     client = client_of(tmp_path / "mlflow.db")
     exp = client.create_experiment("x")
@@ -87,9 +86,9 @@ def test_close_dead_runs_ends_only_runs_whose_process_is_gone(tmp_path):
     (RuntimeError("disk full"), "FAILED", "RuntimeError: disk full"),
 ])
 def test_a_stopped_sweep_ends_its_parent_and_running_children(tmp_path, monkeypatch, exc, status, reason):
-    from stages.sweeps.grid import SweepSpec
-    from stages.sweeps.interrupts import aborting_parent_on_error
-    from stages.sweeps.runner import open_parent
+    from ftpipe.experiments.grid import SweepSpec
+    from ftpipe.experiments.interrupts import aborting_parent_on_error
+    from ftpipe.experiments.runner import open_parent
 
     monkeypatch.chdir(tmp_path)   # the report goes to ./reports/sweeps/
     client = client_of(tmp_path / "mlflow.db")
@@ -135,8 +134,8 @@ def test_a_job_never_outlives_its_driver(tmp_path, sig, sigint_blocked, driver_r
     """)
     driver = textwrap.dedent(f"""
         import signal, sys
-        from stages.core.errors import interrupt_on_sigterm
-        from stages.sweeps.interrupts import run_job_process
+        from ftpipe.infra.errors import interrupt_on_sigterm
+        from ftpipe.experiments.interrupts import run_job_process
         interrupt_on_sigterm()
         if {sigint_blocked}:
             signal.pthread_sigmask(signal.SIG_BLOCK, {{signal.SIGINT}})
@@ -183,7 +182,8 @@ def test_ctrl_c_during_training_ends_the_runs_and_stops_the_training(project, ti
         # KILLED by the driver, or FAILED by train itself on the SIGINT its job got (the driver forwards it;
         # under Ray, whose workers die with the driver, job_guard sends it)
         assert kid.info.status in ("FAILED", "KILLED") and "interrupted" in kid.data.tags["error"]
-        wait_for("the training to stop", lambda: gone(int(kid.data.tags["ftpipe.pid"])), timeout=60)
+        pid = int(kid.data.tags["ftpipe.pid"])
+        wait_for("the training to stop", lambda pid=pid: gone(pid), timeout=60)
     assert all(client.get_run(k.info.run_id).info.status != "RUNNING" for k in kids)
     if launcher == "basic":   # jobs one after another: the sweep stopped in the first
         assert len(kids) == 1
@@ -191,7 +191,7 @@ def test_ctrl_c_during_training_ends_the_runs_and_stops_the_training(project, ti
 
 @pytest.mark.slow
 def test_runs_of_a_sigkilled_multirun_are_closed_when_the_next_one_starts(project, tiny_model_dir, tmp_path):
-    from stages.core.run_owner import PID_TAG, owner_gone
+    from ftpipe.tracking.owner import PID_TAG, owner_gone
 
     log = tmp_path / "kill.log"
     driver = start_multirun(project, tiny_model_dir, log, "train.lr=1e-4", *ENDLESS)
@@ -206,7 +206,7 @@ def test_runs_of_a_sigkilled_multirun_are_closed_when_the_next_one_starts(projec
     wait_for("the training to die", lambda: owner_gone(child.data.tags), timeout=30)
     assert {client.get_run(r).info.status for r in (parent_id, child.info.run_id)} == {"RUNNING"}
 
-    run([sys.executable, "-m", "stages.multirun", "-m", *TINY, f"model.name_or_path={tiny_model_dir}",
+    run([sys.executable, "-m", "ftpipe.experiments.multirun", "-m", *TINY, f"model.name_or_path={tiny_model_dir}",
          "train.lr=1e-4", "train.epochs=1", f"hydra.sweep.dir={project / 'multirun' / 'next'}"], project)
     for run_id in (parent_id, child.info.run_id):
         old = client.get_run(run_id)

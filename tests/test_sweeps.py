@@ -9,11 +9,11 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from stages.sweeps.compare import compare_url
-from stages.sweeps.grid import SPEC_DIR, SweepSpec, axes, check_jobs, expand, load_spec, with_cli
-from stages.sweeps.report import sweep_report
-from stages.sweeps.runner import open_parent
-from stages.core.errors import PipelineError
+from ftpipe.experiments.grid import SPEC_DIR, SweepSpec, axes, check_jobs, expand, load_spec, with_cli
+from ftpipe.experiments.ranking import compare_url
+from ftpipe.experiments.report import sweep_report
+from ftpipe.experiments.runner import open_parent
+from ftpipe.infra.errors import PipelineError
 from tests.conftest import ROOT, compose_params, run
 
 
@@ -43,7 +43,7 @@ def test_shipped_specs_compose_for_every_job(spec_file):
     (["seed=1"], None),  # a single job is allowed; checked to run below
 ])
 def test_bad_sweeps_stop_with_one_line_before_anything_runs(tmp_path, args, message):
-    result = run([sys.executable, "-m", "stages.sweep", *args, "--dry-run"], ROOT, check=False)
+    result = run([sys.executable, "-m", "ftpipe.experiments.sweep", *args, "--dry-run"], ROOT, check=False)
     if message is None:
         assert result.returncode == 0 and "1 job(s)" in result.stdout
         return
@@ -108,9 +108,9 @@ def test_report_ranks_on_validation_not_test_and_averages_over_seeds(store):
 
 
 def _compare(capsys, *argv: str) -> tuple[int, str, str]:
-    """`python -m stages.compare ...` in-process (each subprocess would spend seconds importing MLflow)."""
-    from stages.compare import main
-    from stages.core.errors import run_stage
+    """`python -m ftpipe.experiments.compare ...` in-process (each subprocess would spend seconds importing MLflow)."""
+    from ftpipe.experiments.compare import main
+    from ftpipe.infra.stage import run_stage
 
     try:
         run_stage(lambda: main(list(argv)))
@@ -123,7 +123,7 @@ def _compare(capsys, *argv: str) -> tuple[int, str, str]:
 
 def test_compare_cli_sweep_and_runs(store, capsys, monkeypatch):
     uri, client, parent, ids = store
-    monkeypatch.setenv("FTPIPE_NO_LOCK", "1")  # as `python -m stages.compare` sets it: read-only, no lock
+    monkeypatch.setenv("FTPIPE_NO_LOCK", "1")  # as `python -m ftpipe.experiments.compare` sets it: read-only, no lock
     listed = _compare(capsys, "sweeps", "--tracking-uri", uri)[1]
     assert "demo-1" in listed and parent in listed
     by_name = _compare(capsys, "sweep", "demo-1", "--tracking-uri", uri, "--metric", "test_accuracy")[1]
@@ -154,7 +154,8 @@ def test_sweep_runs_real_dvc_experiments_nested_in_mlflow(project, tiny_model_di
     run(["dvc", "repro", "evaluate"], project)
     before = json.loads((project / "models/mlflow_run.json").read_text())["run_id"]
 
-    result = run([sys.executable, "-m", "stages.sweep", "train.lr=1e-4,3e-4", *base, "--name", "t", "--apply-best"],
+    result = run([sys.executable, "-m", "ftpipe.experiments.sweep", "train.lr=1e-4,3e-4", *base, "--name", "t",
+                  "--apply-best"],
                  project)                                   # fails (exit 2) if any job failed
     assert "retraining with --force" in result.stderr
 

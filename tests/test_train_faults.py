@@ -12,7 +12,7 @@ import time
 import pytest
 from mlflow.tracking import MlflowClient
 
-from stages.core.errors import PipelineError
+from ftpipe.infra.errors import PipelineError
 from tests.conftest import run_stage, stage_env
 from tests.faults import inside, make_workspace, poisoned_model, train_report
 
@@ -167,7 +167,7 @@ def test_a_run_left_running_by_a_killed_stage_is_closed_by_the_next_train(tmp_pa
 
     from omegaconf import OmegaConf
 
-    from stages.core.tracking import RUN_FILE, configure, start_train_run
+    from ftpipe.tracking.runs import RUN_FILE, configure, start_train_run
 
     root = make_workspace(tmp_path / "ws", tiny_model_dir)
     with inside(root):

@@ -7,12 +7,12 @@ import torch
 from omegaconf import OmegaConf
 from transformers import AutoModelForSequenceClassification
 
-from stages.core import checkpoints
-from stages.core.batching import collate, inference_batches, train_batches
-from stages.core.compose import compose_config
-from stages.core.errors import PipelineError
-from stages.core.optim import build_optimizer, encoder_layers, set_trainable
-from stages.core.runtime import check_train_config, pick_device
+from ftpipe.config.compose import compose_config
+from ftpipe.infra.errors import PipelineError
+from ftpipe.training import checkpoints
+from ftpipe.training.batching import collate, inference_batches, train_batches
+from ftpipe.training.device import check_train_config, pick_device
+from ftpipe.training.optim import build_optimizer, encoder_layers, set_trainable
 from tests.conftest import compose_params, run_stage
 
 
@@ -87,7 +87,8 @@ def test_freezing_and_gradual_unfreezing(tiny_model):
     set_trainable(tiny_model, gradual, epoch=0)
     assert all(n.startswith(("classifier", "bert.pooler")) for n in trainable(tiny_model))
     set_trainable(tiny_model, gradual, epoch=1)
-    assert any("layer.1." in n for n in trainable(tiny_model)) and not any("layer.0." in n for n in trainable(tiny_model))
+    names = trainable(tiny_model)
+    assert any("layer.1." in n for n in names) and not any("layer.0." in n for n in names)
     set_trainable(tiny_model, gradual, epoch=3)
     assert trainable(tiny_model) == {n for n, _ in tiny_model.named_parameters()}
     assert len(encoder_layers(tiny_model)) == 2

@@ -1,0 +1,1 @@
+"""MLflow: the one run per model that train, evaluate and compress share, and runs never left RUNNING."""

@@ -1,0 +1,1 @@
+"""Fine-tuning: loading models, what trains (full, LoRA, ...), optimiser, batches, the loop, checkpoints, DDP."""
