@@ -7,7 +7,7 @@ export DVC_NO_ANALYTICS := 1
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup nlp-resources browser run test test-all params ui sweep bench
+.PHONY: setup nlp-resources browser run test test-all lint params ui sweep bench
 
 # torch first, pinned: its CPU wheel is local; a bare `torch` would pull a multi-GB CUDA build.
 $(VENV)/.installed: pyproject.toml
@@ -31,11 +31,14 @@ browser:
 run: setup                 ## the full default pipeline: clean -> ... -> compress
 	dvc repro
 
-test: setup browser        ## the default test suite (slow end-to-end tests excluded)
+test: setup browser lint   ## lint, then the default test suite (slow end-to-end tests excluded)
 	$(PY) -m pytest
 
-test-all: setup browser    ## everything, slow tests included
+test-all: setup browser lint  ## lint, then everything, slow tests included
 	$(PY) -m pytest -m ''
+
+lint: $(VENV)/.installed   ## ruff: lint and import order (pyproject.toml [tool.ruff])
+	$(PY) -m ruff check .
 
 params: setup              ## recompose params.yaml from conf/, e.g. make params OVERRIDES="train=full"
 	$(PY) -m ftpipe.config.compose $(OVERRIDES)
