@@ -1,6 +1,6 @@
 """Question 3: inference throughput of `evaluate` (predict_probs) and of each compression variant, batch 1 and 32.
 
-Variants are builders `model -> model` in VARIANTS; add one there (e.g. from stages/compressors/) and it is
+Variants are builders `model -> model` in VARIANTS; add one there (e.g. from ftpipe/compression/) and it is
 measured like the rest. `fp32_input_order` is predict_probs without its length sort, to show that lever.
 Weights are the pretrained encoder with a fresh 2-class head: speed does not depend on their values.
 
