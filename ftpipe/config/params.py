@@ -58,17 +58,24 @@ def resolve_resource(spec: str | Path, field: str = "path") -> Path:
         return Path(spec).expanduser()
     found = PKG_SPEC.match(spec)
     if found is None:
+        package = spec[len(PKG_SCHEME):].split("/")[0].split("@")[0]
+        installed = _installed_version(package)
+        named = f"{package} {installed} is installed" if installed else f"{package} is not installed"
         raise PipelineError(f"{field}: {spec!r} is not pkg://<package>@<version>/<file>; name the installed "
-                            f"version (`pip show <package>`) so that another version reruns what reads it")
+                            f"version ({named}) so that another version reruns what reads it")
     package, wanted, relative = found.groups()
     location = importlib.util.find_spec(package)
     if location is None or not location.submodule_search_locations:
         raise PipelineError(f"{field}: package '{package}' is not installed (needed for {spec}); run `make setup`")
-    try:
-        installed = version(package)
-    except PackageNotFoundError:
-        installed = "unknown"
+    installed = _installed_version(package) or "unknown"
     if installed != wanted:
         raise PipelineError(f"{field}: {spec} names {package} {wanted}, but {installed} is installed; install "
                             f"{package}=={wanted} (`make setup`) or put {installed} in the spec")
     return Path(list(location.submodule_search_locations)[0]) / relative
+
+
+def _installed_version(package: str) -> str | None:
+    try:
+        return version(package)
+    except (PackageNotFoundError, ValueError):
+        return None
