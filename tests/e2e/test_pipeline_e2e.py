@@ -6,10 +6,9 @@ import json
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import compose_params, run
-from tests.faults import TIMING_KEYS
+from tests.helpers.faults import TIMING_KEYS
+from tests.helpers.project import STAGES, compose_params, run
 
-STAGES = ["clean", "augment", "tokenize", "train", "evaluate", "compress"]
 TINY_RUN = ["data.max_rows=300", "train.epochs=1", "train.batch_size=16", "compress.latency.repeats=5",
             "compress.distill.epochs=1"]
 

@@ -1,7 +1,8 @@
-"""Stopped sweeps leave no MLflow run RUNNING: real sqlite stores, real subprocesses, real signals.
+"""Stopped multiruns leave no MLflow run RUNNING: real sqlite stores, real `dvc repro` jobs, real signals.
 
 Ctrl-C and SIGTERM end a multirun's parent KILLED and stop its job; runs that a SIGKILL left RUNNING are closed
-by the next sweep that starts.
+by the next sweep that starts. The pieces (closing dead runs, a job never outliving its driver) are in
+integration/test_job_processes.py, a stopped sweep's runs in unit/test_sweeps.py.
 """
 from __future__ import annotations
 
@@ -10,12 +11,12 @@ import re
 import signal
 import subprocess
 import sys
-import textwrap
-import time
 from pathlib import Path
 
 import pytest
-from conftest import run, stage_env
+
+from tests.helpers.processes import gone, wait_for
+from tests.helpers.project import run, stage_env
 
 TINY = ["data.max_rows=200", "mlflow.log_model=false", "seed=1"]
 ENDLESS = ["train.epochs=1000", "train.early_stopping.patience=1000"]   # a job still training when signalled
@@ -25,23 +26,6 @@ def client_of(store: Path):
     from mlflow.tracking import MlflowClient
 
     return MlflowClient(f"sqlite:///{store}")
-
-
-def wait_for(what: str, probe, proc: subprocess.Popen | None = None, log: Path | None = None,
-             timeout: float = 240):
-    """probe()'s first truthy value, polled (while `proc` runs, if given)."""
-    def tail() -> str:
-        return log.read_text()[-4000:] if log and log.is_file() else ""
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        if proc is not None and proc.poll() is not None:
-            pytest.fail(f"exited {proc.returncode} before {what}:\n{tail()}")
-        time.sleep(0.5)
-    pytest.fail(f"no {what} after {timeout} s:\n{tail()}")
 
 
 def start_multirun(project: Path, model: Path, log: Path, *overrides: str) -> subprocess.Popen:
@@ -60,98 +44,6 @@ def running_child(client, parent_id: str):
     kids = client.search_runs([client.get_run(parent_id).info.experiment_id],
                               f"tags.mlflow.parentRunId = '{parent_id}' and attributes.status = 'RUNNING'")
     return kids[0] if kids else None
-
-
-def test_close_dead_runs_ends_only_runs_whose_process_is_gone(tmp_path):
-    from ftpipe.tracking.owner import HOST_TAG, PID_TAG, close_dead_runs, owner_tags
-
-    client = client_of(tmp_path / "mlflow.db")
-    exp = client.create_experiment("x")
-    gone = subprocess.Popen(["true"])
-    gone.wait()   # its pid is now free
-    dead = client.create_run(exp, tags={**owner_tags(), PID_TAG: str(gone.pid)}).info.run_id
-    alive = client.create_run(exp, tags=owner_tags()).info.run_id                      # this process
-    elsewhere = client.create_run(exp, tags={HOST_TAG: "another-host", PID_TAG: str(gone.pid)}).info.run_id
-    untagged = client.create_run(exp).info.run_id                                       # older runs: no owner
-
-    assert close_dead_runs(client) == [dead]
-    assert client.get_run(dead).info.status == "KILLED"
-    assert f"pid {gone.pid}" in client.get_run(dead).data.tags["error"]
-    assert {client.get_run(r).info.status for r in (alive, elsewhere, untagged)} == {"RUNNING"}
-
-
-@pytest.mark.parametrize("exc, status, reason", [
-    (KeyboardInterrupt("SIGTERM"), "KILLED", "interrupted (SIGTERM)"),
-    (KeyboardInterrupt(), "KILLED", "interrupted (SIGINT)"),
-    (RuntimeError("disk full"), "FAILED", "RuntimeError: disk full"),
-])
-def test_a_stopped_sweep_ends_its_parent_and_running_children(tmp_path, monkeypatch, exc, status, reason):
-    from ftpipe.experiments.grid import SweepSpec
-    from ftpipe.experiments.interrupts import aborting_parent_on_error
-    from ftpipe.experiments.runner import open_parent
-
-    monkeypatch.chdir(tmp_path)   # the report goes to ./reports/sweeps/
-    client = client_of(tmp_path / "mlflow.db")
-    exp = client.create_experiment("x")
-    spec = SweepSpec(params={"train.lr": "1e-4,3e-4"})
-    parent = open_parent(client, exp, "stopped", spec, 2, ["train.lr"])
-    running = client.create_run(exp, tags={"mlflow.parentRunId": parent}).info.run_id
-    done = client.create_run(exp, tags={"mlflow.parentRunId": parent}).info.run_id
-    client.log_metric(done, "best_val_macro_f1", 0.5)
-    client.set_terminated(done, "FINISHED")
-    with pytest.raises(type(exc)), aborting_parent_on_error(client, parent, spec):
-        raise exc
-    assert (client.get_run(parent).info.status, client.get_run(parent).data.tags["error"]) == (status, reason)
-    assert client.get_run(running).info.status == "KILLED"
-    assert client.get_run(running).data.tags["error"] == f"its sweep stopped: {reason}"
-    assert client.get_run(done).info.status == "FINISHED"
-    assert "1 job(s) did not finish" in (tmp_path / "reports/sweeps/stopped/summary.md").read_text()
-
-
-def gone(pid: int) -> bool:
-    import psutil
-
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
-
-
-@pytest.mark.parametrize("sig, sigint_blocked, driver_rc", [
-    (signal.SIGTERM, False, 130),   # the driver forwards SIGINT to the job's group
-    (signal.SIGKILL, False, -9),    # job_guard sees its driver vanish and stops the job itself
-    (signal.SIGKILL, True, -9),     # the same from a driver with SIGINT blocked, as in a Ray worker
-], ids=["sigterm", "sigkill", "sigkill-ray-like"])
-def test_a_job_never_outlives_its_driver(tmp_path, sig, sigint_blocked, driver_rc):
-    job = textwrap.dedent(f"""
-        import subprocess, sys, time
-        grandchild = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
-        open({str(tmp_path / 'grandchild.pid')!r}, "w").write(str(grandchild.pid))
-        try:
-            time.sleep(600)
-        except KeyboardInterrupt:
-            open({str(tmp_path / 'job.got')!r}, "w").write("SIGINT")
-    """)
-    driver = textwrap.dedent(f"""
-        import signal, sys
-        from ftpipe.infra.errors import interrupt_on_sigterm
-        from ftpipe.experiments.interrupts import run_job_process
-        interrupt_on_sigterm()
-        if {sigint_blocked}:
-            signal.pthread_sigmask(signal.SIG_BLOCK, {{signal.SIGINT}})
-        try:
-            run_job_process([sys.executable, "-c", {job!r}], grace_s=5)
-        except KeyboardInterrupt:
-            sys.exit(130)
-    """)
-    proc = subprocess.Popen([sys.executable, "-c", driver], cwd=Path(__file__).resolve().parents[1])
-    pid_file = tmp_path / "grandchild.pid"
-    wait_for("the job's child", pid_file.is_file, proc)
-    proc.send_signal(sig)
-    assert proc.wait(timeout=30) == driver_rc
-    wait_for("the job to get SIGINT", (tmp_path / "job.got").is_file, timeout=30)
-    # the whole group got SIGINT: the job's sleeping child too
-    wait_for("the job's child to end", lambda: gone(int(pid_file.read_text())), timeout=30)
 
 
 def test_sigterm_right_after_start_ends_the_multirun_killed(project, tiny_model_dir, tmp_path):

@@ -9,8 +9,8 @@ import shutil
 
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import compose_params, run
-from tests.mlflow_server import mlflow_server
+from tests.helpers.mlflow_server import mlflow_server
+from tests.helpers.project import compose_params, run
 
 TINY = ["data.max_rows=200", "train.epochs=1", "train.batch_size=16"]
 

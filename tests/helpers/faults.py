@@ -1,4 +1,4 @@
-"""Helpers for the reliability tests: a ready-to-train workspace without running clean/tokenize."""
+"""A ready-to-train workspace without running clean/tokenize, and running a stage's main() inside it."""
 from __future__ import annotations
 
 import json
@@ -46,21 +46,6 @@ def make_workspace(root: Path, model_dir: Path, *overrides: str, n_train: int = 
     cfg = compose_config([f"model.name_or_path={model_dir}", *FAST_TRAIN, *overrides])
     write_params(cfg, root / "params.yaml")
     return root
-
-
-def poisoned_model(src: Path, dest: Path, word: str) -> Path:
-    """A copy of the model at `src` whose embedding of `word` is NaN: any batch containing it has a NaN loss."""
-    import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(src)
-    (token_id,) = tokenizer(word, add_special_tokens=False)["input_ids"]
-    model = AutoModelForSequenceClassification.from_pretrained(src)
-    with torch.no_grad():
-        model.get_input_embeddings().weight[token_id] = float("nan")
-    model.save_pretrained(dest)
-    tokenizer.save_pretrained(dest)
-    return dest
 
 
 @contextmanager

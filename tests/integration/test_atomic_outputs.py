@@ -1,4 +1,5 @@
-"""Atomic outputs: a stage killed while writing leaves its previous good output (or none), never a partial one."""
+"""Atomic outputs: a stage killed while writing leaves its previous good output (or none), never a partial one.
+(atomic_path in-process: unit/test_atomic_path.py.)"""
 from __future__ import annotations
 
 import hashlib
@@ -12,10 +13,8 @@ import pytest
 import yaml
 
 from ftpipe.experiments.workspace import CODE
-from ftpipe.infra.io import atomic_path, write_json
-from tests.conftest import ROOT, compose_params, run_stage, stage_env
-
-STAGES = ["clean", "augment", "tokenize", "train", "evaluate", "compress"]
+from ftpipe.infra.io import write_json
+from tests.helpers.project import ROOT, STAGES, compose_params, run_stage, stage_env
 
 
 def tree_digest(path: Path) -> str | None:
@@ -27,20 +26,6 @@ def tree_digest(path: Path) -> str | None:
         if item.is_file():
             digest.update(str(item.relative_to(path.parent)).encode() + item.read_bytes())
     return digest.hexdigest()
-
-
-# ---- atomic_path itself (fast) -------------------------------------------------------------------------------
-def test_a_failing_block_keeps_the_old_output_and_no_temp(tmp_path):
-    dest = tmp_path / "out"
-    with atomic_path(dest, is_dir=True) as tmp:
-        (tmp / "a.txt").write_text("old")
-    with pytest.raises(RuntimeError), atomic_path(dest, is_dir=True) as tmp:
-        (tmp / "a.txt").write_text("half")
-        raise RuntimeError("died mid-write")
-    assert (dest / "a.txt").read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["out"]
-    with atomic_path(dest, is_dir=True) as tmp:  # replacing a directory swaps it whole, nothing left over
-        (tmp / "b.txt").write_text("new")
-    assert [p.name for p in dest.iterdir()] == ["b.txt"] and sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
 def test_a_sigkilled_writer_leaves_the_old_output_and_its_leftovers_are_swept(tmp_path):

@@ -5,17 +5,16 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from ftpipe import ROOT
 
 
 @pytest.mark.slow
 def test_ablation_smoke_reports_mean_and_std_per_option(tmp_path):
     out = tmp_path / "ablation.json"
-    done = subprocess.run([sys.executable, str(REPO / "bench" / "augment_ablation.py"), "--smoke", "--out", str(out)],
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "augment_ablation.py"), "--smoke", "--out", str(out)],
                           capture_output=True, text=True, timeout=900,
                           env={**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"})
     assert done.returncode == 0, done.stderr[-3000:]

@@ -2,7 +2,8 @@
 and what to do, and leaves no output; or, where the input is merely awkward, works.
 
 Most cases call a stage's main() in-process (fast); a few run the real command to check the exit code, the
-absence of a traceback and of partial output. Cases already in test_clean.py / test_config.py are not repeated.
+absence of a traceback and of partial output. Cases already in test_clean_stage.py, unit/test_config.py and
+unit/test_clean.py (a split an earlier stage wrote) are not repeated.
 """
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ import pytest
 
 from ftpipe.config.compose import compose_config, write_params
 from ftpipe.infra.errors import PipelineError
-from tests.conftest import run_stage, sentiment_rows
-from tests.faults import inside, make_workspace
+from tests.helpers.data import sentiment_rows
+from tests.helpers.faults import inside, make_workspace
+from tests.helpers.project import run_stage
 
 ROWS = sentiment_rows(30)  # 60 distinct texts, two classes
 
@@ -29,7 +31,7 @@ def jsonl_bytes(rows) -> bytes:
     return "".join(json.dumps(r) + "\n" for r in rows).encode()
 
 
-def run_clean(ws: Path, files: dict[str, bytes], *overrides: str) -> dict:
+def clean_files(ws: Path, files: dict[str, bytes], *overrides: str) -> dict:
     """Write `files` under ws/data/raw, compose params (data=custom), run clean.main(); return its report."""
     for name, content in files.items():
         (ws / "data/raw").mkdir(parents=True, exist_ok=True)
@@ -44,7 +46,7 @@ def run_clean(ws: Path, files: dict[str, bytes], *overrides: str) -> dict:
 
 def assert_clean_fails(ws: Path, files: dict[str, bytes], expected: list[str], *overrides: str) -> str:
     with pytest.raises(PipelineError) as raised:
-        run_clean(ws, files, *overrides)
+        clean_files(ws, files, *overrides)
     message = str(raised.value)
     assert "\n" not in message, message
     for part in expected:
@@ -113,13 +115,13 @@ def clean_texts(ws: Path) -> list[str]:
 def test_quoted_newlines_bom_and_semicolons_are_read(tmp_path):
     rows = [{"text": f"line one {i};\nline two, still {r['text']}", "label": r["label"]} for i, r in enumerate(ROWS)]
     content = "\ufeff".encode() + csv_bytes(rows, sep=";")
-    report = run_clean(tmp_path, {"t.csv": content})
+    report = clean_files(tmp_path, {"t.csv": content})
     assert report["rows_kept"] == 60
     assert all("\n" not in t and t.startswith("line one") for t in clean_texts(tmp_path))
 
 
 def test_explicit_separator_overrides_sniffing(tmp_path):
-    assert run_clean(tmp_path, {"t.csv": csv_bytes(sep="|")}, "data.csv_sep='|'")["rows_kept"] == 60
+    assert clean_files(tmp_path, {"t.csv": csv_bytes(sep="|")}, "data.csv_sep='|'")["rows_kept"] == 60
 
 
 def test_single_column_csv_reports_the_missing_label_column(tmp_path):
@@ -129,25 +131,25 @@ def test_single_column_csv_reports_the_missing_label_column(tmp_path):
 
 def test_empty_nan_and_whitespace_texts_are_dropped_and_counted(tmp_path):
     extra = b'"",pos\n"   ",neg\n"\t\n",pos\n,neg\n'
-    report = run_clean(tmp_path, {"t.csv": csv_bytes() + extra})
+    report = clean_files(tmp_path, {"t.csv": csv_bytes() + extra})
     assert report["rows_kept"] == 60 and report["dropped_empty_or_junk"] == 4
 
 
 def test_a_one_megabyte_line_is_dropped_as_too_long(tmp_path):
-    report = run_clean(tmp_path, {"t.csv": csv_bytes() + b"word " * 200_000 + b",pos\n"})
+    report = clean_files(tmp_path, {"t.csv": csv_bytes() + b"word " * 200_000 + b",pos\n"})
     assert report["rows_kept"] == 60 and report["dropped_too_long"] == 1
 
 
 def test_control_and_zero_width_characters_are_removed_before_dedup(tmp_path):
     noisy = [{"text": "\u200b" + r["text"].replace(" ", " \x07", 1) + "\u200d", "label": r["label"]} for r in ROWS]
-    report = run_clean(tmp_path, {"t.csv": csv_bytes(ROWS + noisy)})
+    report = clean_files(tmp_path, {"t.csv": csv_bytes(ROWS + noisy)})
     assert report["rows_kept"] == 60 and report["dropped_duplicate_exact"] == 60
     assert not any(ch in t for t in clean_texts(tmp_path) for ch in "\u200b\u200d\x07")
 
 
 def test_duplicates_with_conflicting_labels_are_dropped_from_the_pipeline(tmp_path):
     flipped = [{"text": r["text"], "label": "neg" if r["label"] == "pos" else "pos"} for r in ROWS[:4]]
-    report = run_clean(tmp_path, {"t.csv": csv_bytes(ROWS + flipped)})
+    report = clean_files(tmp_path, {"t.csv": csv_bytes(ROWS + flipped)})
     assert report["dropped_conflicting_labels"] == 8 and report["rows_kept"] == 56
 
 
@@ -248,19 +250,3 @@ def test_stage_commands_fail_with_one_line_and_no_output(project):
 
     result = run_stage("clean", project, check=False, FTPIPE_VERBOSE="1")  # asked for: the traceback
     assert result.returncode != 0 and "Traceback" in result.stderr
-
-
-def test_a_split_written_by_an_earlier_stage_is_checked_before_use(tmp_path):
-    from ftpipe.data.tables import read_split
-
-    path = tmp_path / "train.parquet"
-    with pytest.raises(PipelineError, match=r"train\.parquet: not found; run the stages before"):
-        read_split(path)
-    pd.DataFrame({"text": ["a", "b"], "other": [0, 1]}).to_parquet(path)
-    with pytest.raises(PipelineError, match=r"column\(s\) \['label'\] missing"):
-        read_split(path)
-    pd.DataFrame({"text": ["a", None], "label": [0, 1]}).to_parquet(path)
-    with pytest.raises(PipelineError, match=r"row 1: 'text' is not a string"):
-        read_split(path)
-    pd.DataFrame({"text": ["a", "b"], "label": [0, 1]}).to_parquet(path)
-    assert read_split(path)["label"].tolist() == [0, 1]

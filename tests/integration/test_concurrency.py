@@ -1,4 +1,5 @@
-"""Two runs in one workspace: the second stage is refused with the holder named, and a dead holder frees the lock."""
+"""Two runs in one workspace: a second stage command is refused with the holder named, and a dead holder frees
+the lock (the lock in-process: unit/test_lock.py)."""
 from __future__ import annotations
 
 import os
@@ -8,24 +9,11 @@ import sys
 
 import pytest
 
+from ftpipe import ROOT
 from ftpipe.config.compose import compose_config, write_params
 from ftpipe.infra.errors import PipelineError
 from ftpipe.infra.lock import LOCK_FILE, workspace_lock
-from tests.conftest import ROOT, run_stage, stage_env
-
-
-def test_second_holder_is_refused_with_the_first_named(tmp_path, monkeypatch):
-    lock = tmp_path / LOCK_FILE
-    with workspace_lock("train", lock):
-        with pytest.raises(PipelineError, match=rf"another pipeline stage is running in this workspace "
-                                                rf"\(pid {os.getpid()}, stage train, since "):
-            with workspace_lock("clean", lock):
-                pass
-        monkeypatch.setenv("RANK", "1")  # a DDP worker runs inside its launcher's lock
-        with workspace_lock("train", lock):
-            pass
-    with workspace_lock("clean", lock):  # released on exit
-        pass
+from tests.helpers.project import run_stage, stage_env
 
 
 def test_a_stage_command_refuses_to_run_beside_another(project):

@@ -1,16 +1,15 @@
-"""Data-parallel training: batch sharding, collectives on a real 2-process gloo group, `train` under torchrun."""
+"""Data-parallel training: collectives on a real 2-process gloo group, `train` under torchrun and with train.nproc;
+batch sharding is in unit/test_ddp_shards.py."""
 from __future__ import annotations
 
 import json
 import math
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -18,47 +17,12 @@ from mlflow.tracking import MlflowClient
 
 from ftpipe.infra.errors import PipelineError
 from ftpipe.training import distributed as ddp
-from ftpipe.training.batching import train_batches
-from tests.conftest import compose_params, run, run_stage, stage_env
-from tests.faults import inside, make_workspace
+from tests.helpers.faults import inside, make_workspace, train_report
+from tests.helpers.mlflow_server import free_port
+from tests.helpers.project import compose_params, run, run_stage, stage_env
 
 TINY = ["data.max_rows=200", "train.epochs=1", "train.batch_size=8", "train.eval_batch_size=64", "train.num_threads=1",
         "train.log_every_steps=1", "mlflow.log_model=false"]
-
-
-def rows_of(batches) -> list[int]:
-    return [int(i) for batch in batches for i in batch]
-
-
-@pytest.mark.parametrize("n_rows, batch_size, world", [(160, 8, 2), (161, 8, 2), (163, 8, 3), (17, 8, 2), (9, 8, 2),
-                                                       (100, 7, 4), (8, 8, 1)])
-def test_shards_are_disjoint_cover_every_row_and_have_equal_batch_counts(n_rows, batch_size, world):
-    lengths = np.random.default_rng(1).integers(5, 60, size=n_rows)
-    batches = train_batches(lengths, batch_size, seed=3, epoch=0, bucketing=True)
-    shards = [ddp.shard(batches, r, world) for r in range(world)]
-    assert len({len(s) for s in shards}) == 1 and len(shards[0]) == math.ceil(len(batches) / world)
-    seen = [rows_of(s) for s in shards]
-    assert sorted(sum(seen, [])) == list(range(n_rows))          # covering, and nothing twice: disjoint
-    assert all(len(batch) > 0 for s in shards for batch in s)    # no rank gets an empty batch to wait on
-    # a pure function of (seed, epoch): the same on every call, another order next epoch
-    again = ddp.shard(train_batches(lengths, batch_size, seed=3, epoch=0, bucketing=True), 0, world)
-    assert rows_of(again) == seen[0]
-    if world > 1:
-        assert rows_of(ddp.shard(train_batches(lengths, batch_size, 3, 1, True), 0, world)) != seen[0]
-
-
-def test_fewer_leftover_rows_than_ranks_are_padded_not_dropped():
-    batches = [np.arange(0, 4), np.arange(4, 8), np.arange(8, 9)]  # the last batch has 1 row for 2 ranks
-    shards = [ddp.shard(batches, r, 2) for r in range(2)]
-    assert [len(s) for s in shards] == [2, 2]
-    assert set(rows_of(shards[0]) + rows_of(shards[1])) == set(range(9))
-    assert rows_of(shards[0])[-1] == rows_of(shards[1])[-1] == 8  # the one row, on both ranks
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _collectives(rank: int, world: int, port: int, out: str) -> None:
@@ -195,10 +159,7 @@ def test_killed_ddp_training_resumes_to_exactly_the_uninterrupted_result(tmp_pat
     assert "resuming from epoch 0, batch" in resumed.stderr, resumed.stderr[-2000:]
     for same in ("plots/train_curves.csv", "plots/train_steps.csv", "models/finetuned/model.safetensors"):
         assert (root / same).read_bytes() == (reference / same).read_bytes(), same
-    timing = {"seconds", "seconds_per_epoch", "samples_per_second", "tokens_per_second", "peak_memory_mb"}
-    resumed_report, reference_report = ({k: v for k, v in json.loads((d / "metrics/train.json").read_text()).items()
-                                         if k not in timing} for d in (root, reference))
-    assert resumed_report == reference_report
+    assert train_report(root) == train_report(reference)
 
 
 def test_train_nproc_starts_the_workers_from_the_plain_stage_command(tmp_path, project, tiny_model_dir):
@@ -222,16 +183,3 @@ def test_train_nproc_above_the_batch_count_fails_before_starting_workers(project
     assert failed.returncode == 2
     assert failed.stderr.strip() == ("error: train.batch_size: 2 processes need at least 2 training batches, but 8 "
                                      "rows make 1 of 8; lower train.batch_size or start fewer processes")
-
-
-@pytest.mark.parametrize("value", [0, -2, "two", 1.5])
-def test_a_bad_nproc_is_a_one_line_error_naming_the_key(value):
-    from omegaconf import OmegaConf
-
-    from ftpipe.config.compose import compose_config
-    from ftpipe.training.device import check_train_config
-
-    train = compose_config().train
-    OmegaConf.update(train, "nproc", value)
-    with pytest.raises(PipelineError, match=r"^train\.nproc: must be a positive integer .*, got"):
-        check_train_config(train)

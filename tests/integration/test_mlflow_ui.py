@@ -12,10 +12,11 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.mlflow_server import mlflow_server
+from ftpipe import ROOT
+from tests.helpers.mlflow_server import mlflow_server
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).parent / "artifacts"
+ARTIFACTS = ROOT / "tests" / "artifacts"  # screenshots (git-ignored)
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 # three decimals: the compare page rounds metrics to three
@@ -60,6 +61,7 @@ def _make_sweep(uri: str) -> tuple[str, str, dict[str, str]]:
     return exp_id, parent_id, ids
 
 
+@pytest.mark.slow  # a server and a browser: 35-50 s
 def test_mlflow_ui_shows_parent_children_and_metrics(tmp_path):
     sync_playwright = _browser_or_skip()
     db = tmp_path / "mlflow.db"

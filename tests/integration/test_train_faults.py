@@ -4,7 +4,6 @@ from __future__ import annotations
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,8 +12,10 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from ftpipe.infra.errors import PipelineError
-from tests.conftest import run_stage, stage_env
-from tests.faults import inside, make_workspace, poisoned_model, train_report
+from tests.helpers.faults import inside, make_workspace, train_report
+from tests.helpers.mlflow_server import free_port
+from tests.helpers.models import poisoned_model
+from tests.helpers.project import run_stage, stage_env
 
 RESUME = ["train.epochs=2", "train.checkpoint.every_steps=5", "train.checkpoint.keep=2"]
 
@@ -133,15 +134,9 @@ def test_no_improvement_stops_early(tmp_path, tiny_model_dir):
     assert report["epochs_run"] == 3 and report["stopped_early"] is True and report["best_epoch"] == 1
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]  # free once the socket closes: nothing listens there
-
-
 def test_unreachable_tracking_server_fails_before_training(tmp_path, tiny_model_dir, monkeypatch):
     root = make_workspace(tmp_path / "ws", tiny_model_dir)
-    uri = f"http://127.0.0.1:{closed_port()}"
+    uri = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     with inside(root), pytest.raises(PipelineError) as raised:
         monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
         started = time.monotonic()
@@ -156,7 +151,7 @@ def test_unreachable_tracking_server_fails_before_training(tmp_path, tiny_model_
 def test_unreachable_tracking_server_falls_back_to_local_store_when_allowed(tmp_path, tiny_model_dir, monkeypatch):
     root = make_workspace(tmp_path / "ws", tiny_model_dir, "mlflow.fallback_to_local=true")
     with inside(root):
-        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{closed_port()}")
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_port()}")  # nothing listens
         from stages import train
         train.main()
     assert mlflow_client(root).get_run(recorded_run(root)).info.status == "FINISHED"

@@ -1,49 +1,15 @@
-"""The marian back-translation backend on a tiny MarianMT model that the test builds and saves (no hub)."""
+"""The marian back-translation backend on a tiny MarianMT model built and saved here (helpers.models; no hub)."""
 from __future__ import annotations
 
-import io
-import json
 from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf
 
-spm = pytest.importorskip("sentencepiece")
-torch = pytest.importorskip("torch")
-from transformers import MarianConfig, MarianMTModel, MarianTokenizer  # noqa: E402
-
-from ftpipe.augment.backtranslation import BacktranslationAugmenter, MarianBackend  # noqa: E402
-from ftpipe.infra.errors import PipelineError  # noqa: E402
-
-CORPUS = ["the red car is fast", "a big house on the hill", "old man walks home", "quiet story, loud ending!"]
-
-
-def save_tiny_marian(folder: Path) -> Path:
-    """A character-level SentencePiece vocabulary and a 1-layer Marian model with random weights."""
-    folder.mkdir(parents=True)
-    proto = io.BytesIO()
-    spm.SentencePieceTrainer.train(sentence_iterator=iter(CORPUS * 10), model_writer=proto, vocab_size=40,
-                                   model_type="char", hard_vocab_limit=False, character_coverage=1.0,
-                                   unk_id=0, bos_id=-1, eos_id=-1, minloglevel=2)
-    for name in ("source.spm", "target.spm"):
-        (folder / name).write_bytes(proto.getvalue())
-    pieces = spm.SentencePieceProcessor(model_proto=proto.getvalue())
-    vocab = {"</s>": 0, "<unk>": 1}
-    for i in range(pieces.get_piece_size()):
-        vocab.setdefault(pieces.id_to_piece(i), len(vocab))
-    vocab["<pad>"] = len(vocab)
-    (folder / "vocab.json").write_text(json.dumps(vocab))
-    tokenizer = MarianTokenizer(source_spm=str(folder / "source.spm"), target_spm=str(folder / "target.spm"),
-                                vocab=str(folder / "vocab.json"))
-    config = MarianConfig(vocab_size=len(vocab), d_model=32, encoder_layers=1, decoder_layers=1,
-                          encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64,
-                          decoder_ffn_dim=64, max_position_embeddings=128, init_std=0.5,
-                          pad_token_id=vocab["<pad>"], eos_token_id=0, forced_eos_token_id=0,
-                          decoder_start_token_id=vocab["<pad>"])
-    torch.manual_seed(0)
-    MarianMTModel(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+from ftpipe.augment.backtranslation import BacktranslationAugmenter, MarianBackend
+from ftpipe.infra.errors import PipelineError
+from tests.helpers.models import MARIAN_CORPUS as CORPUS
+from tests.helpers.models import save_tiny_marian
 
 
 @pytest.fixture(scope="module")

@@ -3,25 +3,27 @@ from __future__ import annotations
 
 import json
 
-import pandas as pd
 import pytest
 import torch
-from mlflow.tracking import MlflowClient
 
 from ftpipe.compression.quantize import torch_int8
-from ftpipe.config.compose import compose_config
+from ftpipe.config.checks import check_method
 from ftpipe.infra.errors import PipelineError
-from ftpipe.training.methods import apply_method, check_method, save_model, set_trainable
+from ftpipe.training.methods import apply_method, save_model, set_trainable, with_method
 from ftpipe.training.models import file_size, load_classifier
 from ftpipe.training.optim import build_optimizer
-from tests.conftest import compose_params, run_stage, sentiment_rows
+from tests.helpers.config import train_cfg
+from tests.helpers.models import TINY_HIDDEN as HIDDEN
+from tests.helpers.models import TINY_LAYERS as LAYERS
 
 NAMES = ["neg", "pos"]
-HIDDEN, LAYERS = 32, 2  # the tiny_model_dir BERT
 
 
-def train_cfg(*overrides):
-    return check_method(compose_config(list(overrides)).train)
+def method_cfg(*overrides):
+    """`train` as the stage uses it: checked (config.checks.check_method), its method filled in (with_method)."""
+    train = train_cfg(*overrides)
+    check_method(train.method, train)
+    return with_method(train)
 
 
 def batch(seed=0):
@@ -60,7 +62,7 @@ def changed(before, model):
 
 def test_lora_trains_only_the_adapters_and_the_head(tiny_model_dir):
     torch.manual_seed(0)
-    train = train_cfg("train/method=lora", "train.method.r=4")
+    train = method_cfg("train/method=lora", "train.method.r=4")
     model = apply_method(load_classifier(str(tiny_model_dir), NAMES), train)
     trainable = {n: p.numel() for n, p in model.named_parameters() if p.requires_grad}
     assert all(".lora_A." in n or ".lora_B." in n or ".classifier.modules_to_save." in n for n in trainable)
@@ -76,7 +78,7 @@ def test_lora_trains_only_the_adapters_and_the_head(tiny_model_dir):
 def test_a_checkpointed_lora_state_resumes_into_a_freshly_wrapped_model(tiny_model_dir):
     """What train's checkpoints hold (model.state_dict()) loads back after apply_method, as a resume does."""
     torch.manual_seed(0)
-    train = train_cfg("train/method=lora")
+    train = method_cfg("train/method=lora")
     model = fit(apply_method(load_classifier(str(tiny_model_dir), NAMES), train), train)
     state = {k: v.clone() for k, v in model.state_dict().items()}
     torch.manual_seed(1)
@@ -87,7 +89,7 @@ def test_a_checkpointed_lora_state_resumes_into_a_freshly_wrapped_model(tiny_mod
 
 
 def test_layerwise_lr_decay_finds_the_layers_inside_the_peft_wrapper(tiny_model_dir):
-    train = train_cfg("train/method=lora", "train.layerwise_lr_decay=0.5")
+    train = method_cfg("train/method=lora", "train.layerwise_lr_decay=0.5")
     model = apply_method(load_classifier(str(tiny_model_dir), NAMES), train)
     lr_of = {id(p): g["lr"] for g in build_optimizer(model, train).param_groups for p in g["params"]}
     params = dict(model.named_parameters())
@@ -101,7 +103,7 @@ def test_layerwise_lr_decay_finds_the_layers_inside_the_peft_wrapper(tiny_model_
 
 def test_head_only_trains_only_the_layers_above_the_encoder(tiny_model_dir):
     torch.manual_seed(0)
-    train = train_cfg("train/method=head_only")
+    train = method_cfg("train/method=head_only")
     model = apply_method(load_classifier(str(tiny_model_dir), NAMES), train)
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert trainable == {"bert.pooler.dense.weight", "bert.pooler.dense.bias", "classifier.weight", "classifier.bias"}
@@ -112,7 +114,7 @@ def test_head_only_trains_only_the_layers_above_the_encoder(tiny_model_dir):
 @pytest.mark.parametrize("merge", [True, False])
 def test_lora_adapter_saves_small_and_reloads_with_the_same_predictions(tmp_path, tiny_model_dir, merge):
     torch.manual_seed(0)
-    train = train_cfg("train/method=lora", f"train.method.merge={str(merge).lower()}")
+    train = method_cfg("train/method=lora", f"train.method.merge={str(merge).lower()}")
     model = fit(apply_method(load_classifier(str(tiny_model_dir), NAMES), train), train)
     inputs = batch(42)
     expected = logits(model, inputs)
@@ -134,7 +136,7 @@ def test_lora_adapter_saves_small_and_reloads_with_the_same_predictions(tmp_path
 
 def test_prompt_tuning_trains_the_prompt_and_head_and_reloads(tmp_path, tiny_model_dir):
     torch.manual_seed(0)
-    train = train_cfg("train/method=prompt_tuning", "train.method.num_virtual_tokens=5")
+    train = method_cfg("train/method=prompt_tuning", "train.method.num_virtual_tokens=5")
     model = apply_method(load_classifier(str(tiny_model_dir), NAMES), train)
     trainable = {n: p.numel() for n, p in model.named_parameters() if p.requires_grad}
     assert sum(trainable.values()) == 5 * HIDDEN + (HIDDEN * 2 + 2)
@@ -158,38 +160,26 @@ def test_prompt_tuning_trains_the_prompt_and_head_and_reloads(tmp_path, tiny_mod
     (["train/method=head_only", "train.method.lr=-1"], "train.method.lr: must be a positive number"),
 ])
 def test_bad_method_config_is_a_one_line_error_naming_the_key(overrides, message):
+    train = train_cfg(*overrides)
     with pytest.raises(PipelineError, match=message):
-        train_cfg(*overrides)
+        check_method(train.method, train)
 
 
 def test_lora_on_modules_the_model_lacks_names_the_key(tiny_model_dir):
-    train = train_cfg("train/method=lora", "train.method.target_modules=[q_proj]")
+    train = method_cfg("train/method=lora", "train.method.target_modules=[q_proj]")
     with pytest.raises(PipelineError, match="train.method.target_modules: peft cannot apply lora"):
         apply_method(load_classifier(str(tiny_model_dir), NAMES), train)
 
 
 def test_method_lr_replaces_train_lr_only_when_set():
-    assert train_cfg().lr == 5e-5
-    assert train_cfg("train/method=lora").lr == 5e-4
-    assert train_cfg("train/method=lora", "train.method.lr=null").lr == 5e-5
+    assert with_method(train_cfg()).lr == 5e-5
+    assert with_method(train_cfg("train/method=lora")).lr == 5e-4
+    assert with_method(train_cfg("train/method=lora", "train.method.lr=null")).lr == 5e-5
 
 
-def test_stages_with_lora_report_it_and_evaluate_and_compress_the_merged_model(project, tiny_model_dir):
-    """Real stages in a project copy: train with LoRA writes the adapter and the merged model, and the
-    unchanged evaluate and compress stages read it; MLflow has the trainable share."""
-    pd.DataFrame(sentiment_rows(60)).to_csv(project / "data/raw/train.csv", index=False)
-    compose_params(project, "data=custom", f"model.name_or_path={tiny_model_dir}", "train/method=lora",
-                   "train.batch_size=16", "compress.latency.repeats=3", "compress.variants=[fp32,torch_int8]")
-    for stage in ("clean", "augment", "tokenize", "train", "evaluate", "compress"):
-        run_stage(stage, project)
-    report = json.loads((project / "metrics/train.json").read_text())
-    assert report["method"] == "lora" and 0 < report["trainable_share"] < 0.1
-    assert report["trainable_params"] == LAYERS * 2 * (2 * 8 * HIDDEN) + (HIDDEN * 2 + 2)
-    assert report["peak_memory_mb"] > 0 and report["seconds_per_epoch"] >= 0
-    assert (project / "models/finetuned/adapter/adapter_config.json").is_file()
-    assert 0 <= json.loads((project / "metrics/metrics.json").read_text())["accuracy"] <= 1
-    assert "torch_int8" in json.loads((project / "metrics/compression.json").read_text())["variants"]
-    run_id = json.loads((project / "models/mlflow_run.json").read_text())["run_id"]
-    mlrun = MlflowClient(f"sqlite:///{project}/mlflow.db").get_run(run_id)
-    assert mlrun.data.params["train.method.name"] == "lora"
-    assert mlrun.data.metrics["best_trainable_share"] == pytest.approx(report["trainable_share"])
+def test_a_train_section_without_a_method_is_full_fine_tuning():
+    train = train_cfg()
+    del train["method"]
+    filled = with_method(train)
+    assert filled.method.name == "full" and filled.lr == train.lr
+    check_method(train.get("method"), train)  # absent: full, nothing to refuse

@@ -1,12 +1,9 @@
-"""Sweeps and run comparison: Hydra grid expansion, a real MLflow store for ranking, real DVC experiments."""
+"""Sweeps and run comparison: Hydra grid expansion, a real MLflow store for ranking and for a stopped sweep's runs.
+The sweep command is in integration/test_sweep_cli.py, real DVC experiments in e2e/test_sweep_dvc.py."""
 from __future__ import annotations
-
-import json
-import sys
 
 import mlflow
 import pytest
-import yaml
 from mlflow.tracking import MlflowClient
 
 from ftpipe.experiments.grid import SPEC_DIR, SweepSpec, axes, check_jobs, expand, load_spec, with_cli
@@ -14,7 +11,6 @@ from ftpipe.experiments.ranking import compare_url
 from ftpipe.experiments.report import sweep_report
 from ftpipe.experiments.runner import open_parent
 from ftpipe.infra.errors import PipelineError
-from tests.conftest import ROOT, compose_params, run
 
 
 def test_grid_is_the_product_of_hydra_sweep_values_and_cli_replaces_spec_axes(tmp_path):
@@ -33,22 +29,6 @@ def test_shipped_specs_compose_for_every_job(spec_file):
     jobs = expand(load_spec(spec_file.stem))
     assert len(jobs) >= 2
     check_jobs(jobs)
-
-
-@pytest.mark.parametrize("args, message", [
-    (["train.lrx=1,2"], "sweep job 1 (train.lrx=1): Could not override 'train.lrx'"),
-    (["train.lr=interval(0,1)"], "does not support sweep type : INTERVAL_SWEEP"),
-    (["nosuch"], "nosuch.yaml: no such sweep spec (known in sweep/: lr, quick)"),
-    (["lr", "--mode", "best"], "argument --mode: invalid choice"),
-    (["seed=1"], None),  # a single job is allowed; checked to run below
-])
-def test_bad_sweeps_stop_with_one_line_before_anything_runs(tmp_path, args, message):
-    result = run([sys.executable, "-m", "ftpipe.experiments.sweep", *args, "--dry-run"], ROOT, check=False)
-    if message is None:
-        assert result.returncode == 0 and "1 job(s)" in result.stdout
-        return
-    assert result.returncode == 2 and message in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("error: ")
 
 
 def test_bad_spec_file_names_the_file(tmp_path):
@@ -140,46 +120,27 @@ def test_compare_cli_sweep_and_runs(store, capsys, monkeypatch):
     assert code == 2 and "metric 'test_acc' is in none of these runs" in err
 
 
-@pytest.mark.slow
-def test_sweep_runs_real_dvc_experiments_nested_in_mlflow(project, tiny_model_dir):
-    """Two jobs on the tiny model: DVC experiments carry their metrics; MLflow nests the runs.
+@pytest.mark.parametrize("exc, status, reason", [
+    (KeyboardInterrupt("SIGTERM"), "KILLED", "interrupted (SIGTERM)"),
+    (KeyboardInterrupt(), "KILLED", "interrupted (SIGINT)"),
+    (RuntimeError("disk full"), "FAILED", "RuntimeError: disk full"),
+])
+def test_a_stopped_sweep_ends_its_parent_and_running_children(tmp_path, monkeypatch, exc, status, reason):
+    from ftpipe.experiments.interrupts import aborting_parent_on_error
 
-    The workspace has already trained job 1's exact config, so DVC skips train for it: the sweep
-    must still give that job a run of its own (it forces a retrain).
-    """
-    base = ["data.max_rows=200", f"model.name_or_path={tiny_model_dir}", "mlflow.log_model=false"]
-    compose_params(project, *base, "train.lr=1e-4")
-    run(["git", "add", "-A"], project)
-    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "project"], project)
-    run(["dvc", "repro", "evaluate"], project)
-    before = json.loads((project / "models/mlflow_run.json").read_text())["run_id"]
-
-    result = run([sys.executable, "-m", "ftpipe.experiments.sweep", "train.lr=1e-4,3e-4", *base, "--name", "t",
-                  "--apply-best"],
-                 project)                                   # fails (exit 2) if any job failed
-    assert "retraining with --force" in result.stderr
-
-    shown = json.loads(run(["dvc", "exp", "show", "--json"], project).stdout)
-    exps = {e["name"]: e for commit in shown for e in commit.get("experiments") or [] if e.get("name")}
-    names = sorted(n for n in exps if n.startswith("t-"))
-    assert len(names) == 2 and names[0].endswith("-01")
-    for name in names:
-        data = exps[name]["revs"][0]["data"]
-        assert "accuracy" in data["metrics"]["metrics/metrics.json"]["data"], name   # metrics travel with the exp
-
-    client = MlflowClient(f"sqlite:///{project}/mlflow.db")
-    parent = client.search_runs([e.experiment_id for e in client.search_experiments()],
-                                "tags.`sweep.role` = 'parent'")[0]
-    kids = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
-    assert parent.info.status == "FINISHED" and len(kids) == 2 and before not in {k.info.run_id for k in kids}
-    assert {k.data.tags["sweep.exp"] for k in kids} == set(names)
-    assert all(k.info.status == "FINISHED" and "test_accuracy" in k.data.metrics for k in kids)
-    assert sorted(k.data.params["train.lr"] for k in kids) == ["0.0001", "0.0003"]
-    best = client.get_run(parent.data.tags["sweep.best_run_id"])
-    assert best.info.run_id in {k.info.run_id for k in kids}
-    assert best.data.metrics["best_val_macro_f1"] == max(k.data.metrics["best_val_macro_f1"] for k in kids)
-    applied = yaml.safe_load((project / "params.yaml").read_text())["train"]["lr"]   # --apply-best
-    assert applied == float(best.data.params["train.lr"])
-    out = project / "reports/sweeps" / parent.data.tags["sweep.name"]
-    assert (out / "summary.md").is_file() and len((out / "runs.csv").read_text().splitlines()) == 3
-    assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= {"summary.md", "runs.csv"}
+    monkeypatch.chdir(tmp_path)   # the report goes to ./reports/sweeps/
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    exp = client.create_experiment("x")
+    spec = SweepSpec(params={"train.lr": "1e-4,3e-4"})
+    parent = open_parent(client, exp, "stopped", spec, 2, ["train.lr"])
+    running = client.create_run(exp, tags={"mlflow.parentRunId": parent}).info.run_id
+    done = client.create_run(exp, tags={"mlflow.parentRunId": parent}).info.run_id
+    client.log_metric(done, "best_val_macro_f1", 0.5)
+    client.set_terminated(done, "FINISHED")
+    with pytest.raises(type(exc)), aborting_parent_on_error(client, parent, spec):
+        raise exc
+    assert (client.get_run(parent).info.status, client.get_run(parent).data.tags["error"]) == (status, reason)
+    assert client.get_run(running).info.status == "KILLED"
+    assert client.get_run(running).data.tags["error"] == f"its sweep stopped: {reason}"
+    assert client.get_run(done).info.status == "FINISHED"
+    assert "1 job(s) did not finish" in (tmp_path / "reports/sweeps/stopped/summary.md").read_text()

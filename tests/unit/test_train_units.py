@@ -1,23 +1,18 @@
-"""Training building blocks: batch order, padding, optimiser groups, freezing, checkpoints, devices."""
+"""Training building blocks: batch order, padding, optimiser groups, freezing, checkpoints, devices, train checks."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
-from omegaconf import OmegaConf
 from transformers import AutoModelForSequenceClassification
 
-from ftpipe.config.compose import compose_config
+from ftpipe.config.checks import check_train
 from ftpipe.infra.errors import PipelineError
 from ftpipe.training import checkpoints
 from ftpipe.training.batching import collate, inference_batches, train_batches
-from ftpipe.training.device import check_train_config, pick_device
+from ftpipe.training.device import pick_device
 from ftpipe.training.optim import build_optimizer, encoder_layers, set_trainable
-from tests.conftest import compose_params, run_stage
-
-
-def train_cfg(**overrides):
-    return OmegaConf.merge(compose_config().train, overrides)
+from tests.helpers.config import train_cfg
 
 
 @pytest.fixture
@@ -66,12 +61,13 @@ def test_other_optimisers(tiny_model, name, cls):
 
 
 def test_bad_train_values_are_named():
-    with pytest.raises(PipelineError, match="train.optimizer: unknown optimizer 'adam'"):
-        build_optimizer(torch.nn.Linear(1, 1), train_cfg(optimizer="adam"))
+    check_train(train_cfg())  # the shipped recipe passes
+    with pytest.raises(PipelineError, match="train.optimizer: unknown value 'adam'; use one of adamw, sgd, rmsprop"):
+        check_train(train_cfg(optimizer="adam"))
     with pytest.raises(PipelineError, match="train.batch_size: must be a positive integer"):
-        check_train_config(train_cfg(batch_size=0))
+        check_train(train_cfg(batch_size=0))
     with pytest.raises(PipelineError, match="train.lr: must be a positive number"):
-        check_train_config(train_cfg(lr=-1e-5))
+        check_train(train_cfg(lr=-1e-5))
 
 
 def trainable(model):
@@ -111,19 +107,3 @@ def test_devices_and_precisions_never_require_a_gpu():
         pick_device(train_cfg(precision="fp16"))
     with pytest.raises(PipelineError, match="cuda requested"):
         pick_device(train_cfg(device="cuda"))
-
-
-def test_train_with_every_knob_turned(project, tiny_model_dir):
-    """SGD + cosine + accumulation + lr decay + gradual unfreezing + early stopping, through the real stages."""
-    compose_params(project, "data.max_rows=200", f"model.name_or_path={tiny_model_dir}", "train.epochs=3",
-                   "train.optimizer=sgd", "train.scheduler=cosine", "train.grad_accum_steps=2",
-                   "train.layerwise_lr_decay=0.8", "train.gradual_unfreezing=true", "train.batch_size=8",
-                   "train.early_stopping.patience=1", "train.early_stopping.threshold=0.5",
-                   "train.checkpoint.every_steps=5", "train.checkpoint.keep=1", "mlflow.log_model=false")
-    for stage in ("clean", "augment", "tokenize", "train"):
-        run_stage(stage, project)
-    import json
-    report = json.loads((project / "metrics/train.json").read_text())
-    assert report["epochs_run"] == 2 and report["stopped_early"] and report["best_epoch"] == 1
-    assert len(list((project / "models/checkpoints").iterdir())) == 1
-    assert (project / "models/finetuned/model.safetensors").is_file()
