@@ -5,6 +5,7 @@ import json
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from ftpipe.compression.quantize import torch_int8
 from ftpipe.config.checks import check_method
@@ -178,8 +179,7 @@ def test_method_lr_replaces_train_lr_only_when_set():
 
 
 def test_a_train_section_without_a_method_is_full_fine_tuning():
-    train = train_cfg()
-    del train["method"]
+    train = OmegaConf.create({k: v for k, v in train_cfg().items() if k != "method"})  # composed before methods
     filled = with_method(train)
     assert filled.method.name == "full" and filled.lr == train.lr
     check_method(train.get("method"), train)  # absent: full, nothing to refuse
