@@ -13,6 +13,7 @@ from omegaconf import OmegaConf
 
 from ftpipe import ROOT
 from ftpipe.compression import deploy
+from ftpipe.config.compose import compose_config
 from tests.helpers.data import SNIPPET_LABELS, SNIPPET_NAMES, SNIPPETS
 from tests.helpers.project import run_stage
 
@@ -39,9 +40,9 @@ def test_bad_input_gives_one_line_error_and_writes_nothing(tmp_path, monkeypatch
     params = tmp_path / "params.yaml"
     monkeypatch.setenv("FTPIPE_PARAMS", str(params))
     monkeypatch.delenv("FTPIPE_VERBOSE", raising=False)
-    for compress_overrides, expected in (({"variants": ["fp32", "int4"]}, "compress.variants"),
-                                         ({}, "models/finetuned/config.json")):
-        params.write_text(OmegaConf.to_yaml(stage_params(tmp_path, **compress_overrides)))
+    for overrides, expected in ((["compress.variants=[fp32,int4]"], "compress.variants"),
+                                ([], "models/finetuned/config.json")):
+        params.write_text(OmegaConf.to_yaml(stage_params(tmp_path, *overrides)))
         with pytest.raises(SystemExit) as exited:
             run_main(compress.main)
         err = capsys.readouterr().err.strip()
@@ -49,13 +50,14 @@ def test_bad_input_gives_one_line_error_and_writes_nothing(tmp_path, monkeypatch
     assert not any((tmp_path / p).exists() for p in ("models/compressed", "metrics", "plots", "deploy"))
 
 
-def stage_params(tmp_path: Path, **compress) -> dict:
-    conf = OmegaConf.to_container(OmegaConf.load(ROOT / "conf/compress/default.yaml"))
-    conf["latency"] |= {"warmup": 1, "repeats": 3, "isolate": False}
-    conf["distill"] |= {"epochs": 1, "batch_size": 4}
-    return {"seed": 0, "model": {"max_length": 32},
-            "mlflow": {"tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "experiment": "compress-stage"},
-            "compress": conf | compress}
+def stage_params(tmp_path: Path, *overrides: str) -> dict:
+    """params.yaml as `make params` composes it (every section: compress reads train.num_threads too), with a quick
+    compress and the MLflow store in tmp_path."""
+    cfg = compose_config(["seed=0", "model.max_length=32", "compress.latency.warmup=1", "compress.latency.repeats=3",
+                          "compress.latency.isolate=false", "compress.distill.epochs=1",
+                          "compress.distill.batch_size=4", f"mlflow.tracking_uri=sqlite:///{tmp_path / 'mlflow.db'}",
+                          "mlflow.experiment=compress-stage", *overrides])
+    return OmegaConf.to_container(cfg, resolve=True)
 
 
 @pytest.mark.slow
