@@ -88,6 +88,7 @@ def prepare_copy(workdir: Path, args: argparse.Namespace) -> pd.DataFrame:
     """Copy the code and config, run `clean` once; returns the full clean train split."""
     for name in (*CODE, "conf"):
         shutil.copytree(REPO / name, workdir / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy2(REPO / "dvc.yaml", workdir / "dvc.yaml")  # train's checkpoint fingerprint reads its code deps there
     (workdir / "data" / "raw").mkdir(parents=True)
     run(["-m", "ftpipe.config.compose", "augment=none", f"seed={args.base_seed}", *args.overrides], workdir)
     run(["-m", "stages.clean"], workdir)

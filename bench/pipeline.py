@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> dict:
         overrides = [] if args.full_pipeline else list(SMALL)
         if args.smoke:
             args.repeats = 1
-            overrides = ["data.max_rows=60", "train.epochs=1", "train.batch_size=16", "compress.latency_repeats=2",
+            overrides = ["data.max_rows=60", "train.epochs=1", "train.batch_size=16", "compress.latency.repeats=2",
                          "mlflow.log_model=false", f"model.name_or_path={model_path(True, scratch)}"]
         compose(project, overrides)
         stages = {name: round(sh(["dvc", "repro", "-s", name], project), 2) for name in STAGES}

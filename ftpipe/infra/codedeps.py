@@ -18,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from ftpipe import ROOT
+from ftpipe.infra.errors import PipelineError
 
 PACKAGES = ("stages", "ftpipe")
 MODULE_NAME = re.compile(r"^(?:stages|ftpipe)(?:\.\w+)+$")
@@ -26,7 +27,11 @@ SIBLING_FILE = re.compile(r"^\w+\.py$")
 
 def stage_deps(stage: str, root: Path = ROOT) -> list[str]:
     """The stage's deps as written in dvc.yaml (templated entries such as `${...}` left out)."""
-    stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
+    pipeline = root / "dvc.yaml"
+    if not pipeline.is_file():  # a copy of the code without its DAG: the code deps cannot be known
+        raise PipelineError(f"{pipeline}: not found beside the code; a stage's code is what dvc.yaml lists, so "
+                            f"copy dvc.yaml with stages/ and ftpipe/")
+    stages = yaml.safe_load(pipeline.read_text())["stages"]
     return [d for d in stages[stage].get("deps", []) if "${" not in d]
 
 
