@@ -7,7 +7,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.helpers.faults import TIMING_KEYS
-from tests.helpers.project import STAGES, compose_params, run
+from tests.helpers.project import ROOT, STAGES, compose_params, run
 
 TINY_RUN = ["data.max_rows=300", "train.epochs=1", "train.batch_size=16", "compress.latency.repeats=5",
             "compress.distill.epochs=1"]
@@ -50,6 +50,12 @@ def test_dvc_repro_minilm_end_to_end(project):
     assert {"model", "evaluate", "train", "compression"} <= artifacts
 
     assert ran_stages(repro(project)) == []                    # nothing changed: nothing runs
+    with open(project / "ftpipe/training/loop.py", "a") as code:  # an edit to library code the stages import
+        code.write("\n# an edit\n")
+    status = run(["dvc", "status", "--json"], project).stdout
+    assert set(json.loads(status)) == {"tokenize", "train", "evaluate", "compress"}  # its importers, no other
+    (project / "ftpipe/training/loop.py").write_text((ROOT / "ftpipe/training/loop.py").read_text())
+    assert json.loads(run(["dvc", "status", "--json"], project).stdout) == {}
     compose_params(project, *TINY_RUN, "evaluate.calibration_bins=5")
     assert ran_stages(repro(project)) == ["evaluate"]          # an evaluate-only param
 
