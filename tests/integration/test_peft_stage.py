@@ -13,6 +13,7 @@ from tests.helpers.models import TINY_LAYERS as LAYERS
 from tests.helpers.project import compose_params, run_stage
 
 
+@pytest.mark.slow  # three stages of LoRA on the tiny model: about 2 minutes (the unit tests cover the method itself)
 def test_stages_with_lora_report_it_and_evaluate_and_compress_the_merged_model(project, tiny_model_dir):
     """Real stages in a project copy: train with LoRA writes the adapter and the merged model, and the
     unchanged evaluate and compress stages read it; MLflow has the trainable share."""
