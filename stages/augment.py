@@ -14,11 +14,13 @@ import pandas as pd
 from ftpipe.augment import build, is_english_only
 from ftpipe.augment.generate import label_caps, run_augmenters
 from ftpipe.augment.quality import normalise_key, require_english
-from ftpipe.config.checks import augmenter_names
 from ftpipe.config.params import load_params
+from ftpipe.config.schema import augmenter_names
 from ftpipe.data import tables
-from ftpipe.infra.io import atomic_path, read_json, write_json
+from ftpipe.infra import lineage
+from ftpipe.infra.io import read_json, write_json
 from ftpipe.infra.logs import get_logger
+from ftpipe.infra.publish import publish
 from ftpipe.infra.seeding import seed_everything
 from ftpipe.infra.stage import run_stage
 
@@ -40,6 +42,7 @@ def main() -> None:
     params = load_params()
     cfg, seed = params.get("augment") or {}, int(params.get("seed", 0))
     names = augmenter_names(cfg.get("augmenters"))
+    lineage.check([CLEAN])
     train = read_split("train")
     labels_file = CLEAN / "labels.json"
     label_names = list(read_json(labels_file)["names"]) if labels_file.is_file() else []
@@ -58,11 +61,13 @@ def main() -> None:
     metrics = {"rows_original": len(train), "rows_added": len(new), "rows_total": len(out),
                "augmenters": per_augmenter,
                "rows_per_label": {str(k): int(v) for k, v in out["label"].value_counts().sort_index().items()}}
-    with atomic_path(OUTPUT.parent, is_dir=True) as tmp:  # the output directory is swapped in whole
+    with publish() as outputs:  # the split, its report and the samples appear together
+        folder = outputs.dir(OUTPUT.parent)
         typed = out.astype({"label": "int64", "source_row": "int64", "origin": "str"})
-        typed.to_parquet(tmp / OUTPUT.name, index=False)
-    write_json(METRICS, metrics)
-    write_json(SAMPLES, {"label_names": label_names, "samples": samples})
+        typed.to_parquet(folder / OUTPUT.name, index=False)
+        lineage.record(folder, "augment", [CLEAN])
+        write_json(outputs.file(METRICS), metrics)
+        write_json(outputs.file(SAMPLES), {"label_names": label_names, "samples": samples})
     log.info("%d original + %d augmented rows -> %s", len(train), len(new), OUTPUT)
 
 

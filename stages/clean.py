@@ -10,9 +10,11 @@ from collections import Counter
 import pandas as pd
 
 from ftpipe.config.params import load_params
-from ftpipe.data.cleaning import build_splits, label_names
-from ftpipe.infra.io import atomic_path, write_json
+from ftpipe.data.cleaning import build_splits, label_names, source_files
+from ftpipe.infra import lineage
+from ftpipe.infra.io import write_json
 from ftpipe.infra.logs import get_logger
+from ftpipe.infra.publish import publish
 from ftpipe.infra.stage import run_stage
 
 OUT_DIR, METRICS = "data/clean", "metrics/clean.json"
@@ -22,20 +24,23 @@ log = get_logger("clean")
 
 def main() -> None:
     cfg = load_params()
-    drops = Counter()
-    splits = build_splits(cfg.data, cfg.seed, drops)
+    drops, notes = Counter(), Counter()
+    splits, labels = build_splits(cfg.data, cfg.seed, drops, notes)
     names = label_names(pd.concat([s["label"] for s in splits.values()]), cfg.data.path)
     label_id = {name: i for i, name in enumerate(names)}
-    report = {"rows_kept": 0, "classes": len(names), **{f"dropped_{k}": v for k, v in sorted(drops.items())}}
-    with atomic_path(OUT_DIR, is_dir=True) as out:
+    report = {"rows_kept": 0, "classes": len(names), **{f"dropped_{k}": v for k, v in sorted(drops.items())},
+              **labels.report(), **notes}
+    with publish() as out:  # the splits and their report appear together, or neither changes
+        folder = out.dir(OUT_DIR)
         for name, frame in splits.items():
             frame = frame.sort_values("source_row")
             ids = frame["label"].astype(str).map(label_id).astype("int64")
-            frame.assign(label=ids)[["text", "label", "source_row"]].to_parquet(out / f"{name}.parquet", index=False)
+            frame.assign(label=ids)[["text", "label", "source_row"]].to_parquet(folder / f"{name}.parquet", index=False)
             report[f"rows_{name}"] = len(frame)
             report["rows_kept"] += len(frame)
-        write_json(out / "labels.json", {"names": names})
-    write_json(METRICS, report)
+        write_json(folder / "labels.json", {"names": names})
+        lineage.record(folder, "clean", source_files(cfg.data))
+        write_json(out.file(METRICS), report)
     log.info("kept %d rows in %d classes %s; dropped %s", report["rows_kept"], len(names),
              {s: report[f"rows_{s}"] for s in SPLITS}, dict(drops) or "nothing")
 

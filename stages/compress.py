@@ -12,11 +12,13 @@ from pathlib import Path
 import torch
 
 from ftpipe.compression import deploy, gate, measure, tradeoff, variants
-from ftpipe.config.checks import compress_variants
 from ftpipe.config.params import load_params
+from ftpipe.config.schema import compress_variants
 from ftpipe.data.tables import read_split
-from ftpipe.infra.io import atomic_path, write_csv, write_json
+from ftpipe.infra import lineage
+from ftpipe.infra.io import write_csv, write_json
 from ftpipe.infra.logs import get_logger
+from ftpipe.infra.publish import publish
 from ftpipe.infra.seeding import seed_everything
 from ftpipe.infra.stage import run_stage
 
@@ -32,12 +34,12 @@ def main() -> None:
     cfg = load_params()
     c = cfg.compress
     names = compress_variants(c.variants)
+    lineage.check([MODEL_DIR, TEST.parent, AUGMENTED.parent])  # the model and the texts from one run
     teacher, tokenizer, labels = variants.load_teacher(MODEL_DIR)
     test = read_split(TEST).head(c.latency.get("max_test_rows") or None)
     texts, y = test.text.astype(str).tolist(), test.label.astype(int).tolist()
     # distillation trains on the augmented split when the augment stage produced one
-    use_augmented = AUGMENTED.is_file() and cfg.get("augment", {}).get("enabled", True)
-    train = read_split(AUGMENTED if use_augmented else TRAIN) if "distilled" in names else None
+    train = read_split(AUGMENTED if AUGMENTED.is_file() else TRAIN) if "distilled" in names else None
     seed_everything(int(cfg.seed))
     # building variants (distillation is training) uses every core; measuring uses the fixed count
     torch.set_num_threads(cfg.train.get("num_threads") or os.cpu_count())
@@ -45,7 +47,8 @@ def main() -> None:
                 "batch_sizes": [int(b) for b in c.latency.batch_sizes]}
     max_drop = float(c.max_accuracy_drop)
 
-    with atomic_path(OUT_DIR, is_dir=True) as root:  # a failed run keeps the previous variants
+    with publish() as out:  # variants, deploy/, metrics and plots appear together; a failure keeps the old set
+        root = out.dir(OUT_DIR)
         dirs, facts = variants.build_variants(names, teacher, tokenizer, labels, texts, cfg, root, train)
         torch.set_num_threads(int(c.threads))
         log.info("measuring %s (%d test texts, %d threads)", list(dirs), len(texts), settings["threads"])
@@ -56,15 +59,14 @@ def main() -> None:
                 variants.keep_best_weight_type(results, root, name, floor)
         measure.relative_to_reference(results, facts)
         winner, reason = gate.choose(results, max_drop)
-        deploy.ship(root / winner, DEPLOY_DIR)
-
-    log.info("results (model call only; batch-1 p50/p95 latency, batch-32 throughput):\n%s",
-             tradeoff.table(results, winner))
-    log.info("shipping %s: %s", winner, reason)
-    write_json(METRICS, {"shipped": winner, "reason": reason, "max_accuracy_drop": max_drop, "test_rows": len(texts),
-                         "settings": settings, "variants": results})
-    write_csv(PLOT_DATA, tradeoff.plot_rows(results))
-    tradeoff.plot_tradeoff(results, results["fp32"]["accuracy"] - max_drop, winner, PLOT_PNG)
+        deploy.ship(root / winner, out.dir(DEPLOY_DIR))
+        log.info("results (model call only; batch-1 p50/p95 latency, batch-32 throughput):\n%s",
+                 tradeoff.table(results, winner))
+        log.info("shipping %s: %s", winner, reason)
+        write_json(out.file(METRICS), {"shipped": winner, "reason": reason, "max_accuracy_drop": max_drop,
+                                       "test_rows": len(texts), "settings": settings, "variants": results})
+        write_csv(out.file(PLOT_DATA), tradeoff.plot_rows(results))
+        tradeoff.plot_tradeoff(results, results["fp32"]["accuracy"] - max_drop, winner, out.file(PLOT_PNG))
     deploy.log_compression(cfg, results, winner, reason, [METRICS, PLOT_DATA, PLOT_PNG], DEPLOY_DIR)
 
 

@@ -6,6 +6,8 @@ test examples; logs everything to the model's MLflow run.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import mlflow
 import pandas as pd
 import torch
@@ -15,8 +17,10 @@ from ftpipe.config.params import load_params
 from ftpipe.evaluation import plots
 from ftpipe.evaluation.metrics import calibration, classification_metrics, confidently_wrong, per_class, test_metrics
 from ftpipe.evaluation.predict import predict_probs
-from ftpipe.infra.io import atomic_path, read_json, write_csv, write_json
+from ftpipe.infra import lineage
+from ftpipe.infra.io import read_json, write_csv, write_json
 from ftpipe.infra.logs import get_logger
+from ftpipe.infra.publish import publish
 from ftpipe.infra.stage import run_stage
 from ftpipe.tracking.runs import resume_run
 from ftpipe.training.batching import load_tokenized
@@ -29,6 +33,7 @@ log = get_logger("evaluate")
 
 def main() -> None:
     cfg = load_params()
+    lineage.check([Path(MODEL_DIR), Path(TEST_IDS).parent, Path(TEST_TEXT).parent])  # all from one run
     names = read_json(f"{MODEL_DIR}/labels.json")["names"]
     tokenizer = load_tokenizer(MODEL_DIR)
     model = load_classifier(MODEL_DIR, names)
@@ -38,14 +43,14 @@ def main() -> None:
     preds = probs.argmax(axis=1)
     ece, bins = calibration(labels, probs, cfg.evaluate.calibration_bins)
     report = {**classification_metrics(labels, probs), "ece": ece, "per_class": per_class(labels, preds, names)}
-    write_json(METRICS, report)
-
     texts = pd.read_parquet(TEST_TEXT)
-    write_csv("plots/confusion.csv", pd.DataFrame({"actual": [names[i] for i in labels],
-                                                   "predicted": [names[i] for i in preds]}))
-    write_csv("plots/reliability.csv", bins)
     worst = confidently_wrong(labels, probs, cfg.evaluate.worst_examples)
-    with atomic_path(REPORTS, is_dir=True) as reports:  # the report directory appears whole or not at all
+    with publish() as out:  # the metrics, plot data and report appear together
+        write_json(out.file(METRICS), report)
+        write_csv(out.file("plots/confusion.csv"), pd.DataFrame({"actual": [names[i] for i in labels],
+                                                                 "predicted": [names[i] for i in preds]}))
+        write_csv(out.file("plots/reliability.csv"), bins)
+        reports = out.dir(REPORTS)
         write_csv(reports / "misclassified.csv", pd.DataFrame({
             "source_row": texts["source_row"].to_numpy()[worst], "text": texts["text"].to_numpy()[worst],
             "actual": [names[labels[i]] for i in worst], "predicted": [names[preds[i]] for i in worst],

@@ -18,8 +18,10 @@ from ftpipe.config.params import flatten, load_params
 from ftpipe.evaluation.metrics import classification_metrics
 from ftpipe.evaluation.plots import curves
 from ftpipe.evaluation.predict import predict_probs
-from ftpipe.infra.io import atomic_path, read_json, write_csv, write_json
+from ftpipe.infra import lineage
+from ftpipe.infra.io import read_json, write_csv, write_json
 from ftpipe.infra.logs import get_logger
+from ftpipe.infra.publish import publish
 from ftpipe.infra.stage import run_stage
 from ftpipe.tracking.runs import configure, log_upstream, start_train_run
 from ftpipe.training import checkpoints
@@ -34,7 +36,7 @@ from ftpipe.training.optim import build_optimizer, build_scheduler
 DATA, LABELS = Path("data/tokenized"), Path("data/clean/labels.json")
 MODEL_DIR, CKPT_DIR = Path("models/finetuned"), Path("models/checkpoints")
 METRICS, CURVES, STEPS = "metrics/train.json", "plots/train_curves.csv", "plots/train_steps.csv"
-CURVES_PNG = "reports/train/curves.png"
+CURVES_PNG = Path("reports/train/curves.png")
 log = get_logger("train")
 
 
@@ -44,6 +46,7 @@ def main() -> None:
     if ddp.should_launch(train.nproc):  # start train.nproc workers, each running this main()
         n_rows = len(pd.read_parquet(DATA / "train.parquet", columns=["label"]))
         return ddp.launch_checked(train.nproc, train.batch_size, n_rows, "stages.train")
+    lineage.check([DATA, LABELS.parent])  # the tokenized splits must come from this data/clean
     if ddp.is_main():
         configure(cfg)  # an unreachable tracking server fails here, before any model is loaded
     device, amp_dtype = prepare(cfg.seed, train)
@@ -101,17 +104,19 @@ def write_outputs(cfg, trainer: Trainer, tokenizer, names: list[str], n_train: i
     model, state, train = trainer.model, trainer.state, with_method(cfg.train)
     model.load_state_dict(trainer.best_weights)
     method = {"method": train.method.name, **method_report(model, trainer.device)}  # sizes as trained, pre-merge
-    with atomic_path(MODEL_DIR, is_dir=True) as out:
-        save_model(model, train, out, base_loader)
-        tokenizer.save_pretrained(out)
-        write_json(out / "labels.json", {"names": names})
     report = summary(state, n_train, cfg.train.epochs, method)
     history = pd.DataFrame(state.history)
-    write_json(METRICS, report)
-    write_csv(CURVES, history.drop(columns="trainable_params"))
-    write_csv(STEPS, pd.DataFrame(state.steps, columns=["step", "train_loss", "lr"]))
-    curves(history["epoch"].tolist(), {c: history[c].tolist() for c in ("train_loss", "val_loss", "val_accuracy")},
-           CURVES_PNG, "Training curves")
+    with publish() as out:  # the model, its report and its curves appear together
+        folder = out.dir(MODEL_DIR)
+        save_model(model, train, folder, base_loader)
+        tokenizer.save_pretrained(folder)
+        write_json(folder / "labels.json", {"names": names})
+        lineage.record(folder, "train", [DATA, LABELS])
+        write_json(out.file(METRICS), report)
+        write_csv(out.file(CURVES), history.drop(columns="trainable_params"))
+        write_csv(out.file(STEPS), pd.DataFrame(state.steps, columns=["step", "train_loss", "lr"]))
+        curves(history["epoch"].tolist(), {c: history[c].tolist() for c in ("train_loss", "val_loss", "val_accuracy")},
+               out.dir(CURVES_PNG.parent) / CURVES_PNG.name, "Training curves")
     mlflow.log_metrics({f"best_{k}": v for k, v in report.items() if isinstance(v, (int, float))})
     for path in (METRICS, CURVES, STEPS, CURVES_PNG):
         mlflow.log_artifact(path, "train")

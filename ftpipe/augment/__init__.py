@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ftpipe.config.checks import AUGMENTERS, augmenter_names
+from ftpipe.config.schema import AUGMENTERS, augmenter_names
 
 
 def _synonym() -> type:
@@ -24,8 +24,8 @@ def _backtranslation() -> type:
     return BacktranslationAugmenter
 
 
-REGISTRY = {"synonym": _synonym, "backtranslation": _backtranslation}  # the names config.checks knows
-assert tuple(REGISTRY) == AUGMENTERS, "config.checks.AUGMENTERS and this registry must list the same augmenters"
+REGISTRY = {"synonym": _synonym, "backtranslation": _backtranslation}  # the names config.schema knows
+assert tuple(REGISTRY) == AUGMENTERS, "config.schema.AUGMENTERS and this registry must list the same augmenters"
 
 
 def is_english_only(name: str, cfg: Any) -> bool:

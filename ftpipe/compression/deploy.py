@@ -8,7 +8,6 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from ftpipe.config.params import flatten
-from ftpipe.infra.io import atomic_path
 from ftpipe.infra.logs import get_logger
 from ftpipe.tracking.runs import resume_run
 
@@ -17,11 +16,11 @@ EXAMPLE = ["a warm, funny and moving film", "a dull, lifeless mess"]
 log = get_logger("compress")
 
 
-def ship(variant_dir: Path, deploy_dir: Path) -> Path:
-    """deploy/ becomes an exact copy of the variant's directory (it already holds predict.py)."""
-    with atomic_path(deploy_dir, is_dir=True) as tmp:
-        shutil.copytree(variant_dir, tmp, dirs_exist_ok=True)
-    return deploy_dir
+def ship(variant_dir: Path, target: Path) -> Path:
+    """`target` (deploy/, or the folder that becomes it) becomes an exact copy of the variant's directory, which
+    already holds predict.py."""
+    shutil.copytree(variant_dir, target, dirs_exist_ok=True)
+    return target
 
 
 def requirements() -> list[str]:

@@ -8,9 +8,11 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+import yaml
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
-from ftpipe.config.checks import check_params
+from ftpipe.config.schema import validate
 from ftpipe.infra.errors import PipelineError
 
 PKG_SCHEME = "pkg://"
@@ -22,14 +24,23 @@ def params_path() -> Path:
 
 
 def load_params(path: str | Path | None = None) -> DictConfig:
-    """Load the composed parameters and check every section; stages never read `conf/` directly."""
+    """Load the composed parameters and check them whole against config.schema; stages never read `conf/`."""
     path = Path(path) if path else params_path()
     if not path.is_file():
         raise PipelineError(f"{path}: params file not found (compose it with `make params`)")
-    cfg = OmegaConf.load(path)
-    if not isinstance(cfg, DictConfig):
-        raise PipelineError(f"{path}: expected a mapping at the top level")
-    check_params(cfg)
+    try:
+        cfg = OmegaConf.load(path)
+        raw = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise PipelineError(f"{path}: not valid YAML: {where}{what}; recompose it with `make params`") from None
+    except OmegaConfBaseException as exc:
+        raise PipelineError(f"{path}: {str(exc).splitlines()[0]}; recompose it with `make params`") from None
+    if raw is None:
+        raise PipelineError(f"{path}: expected a mapping of sections (data, model, ...) at the top level")
+    validate(raw)
     return cfg
 
 

@@ -6,14 +6,19 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from pathlib import Path
 
 import pandas as pd
 from omegaconf import DictConfig
 from sklearn.model_selection import train_test_split
+from tqdm import tqdm
 
 from ftpipe.config.params import resolve_resource
+from ftpipe.config.schema import MISSING_MARKERS
+from ftpipe.data.files import check_encoding
+from ftpipe.data.labels import LabelPolicy
 from ftpipe.data.splitting import stratified_indices
-from ftpipe.data.tables import read_table, require_columns
+from ftpipe.data.tables import read_source, require_columns
 from ftpipe.data.text import clean_text, is_junk, normalise_key
 from ftpipe.infra.errors import PipelineError
 from ftpipe.infra.logs import get_logger
@@ -21,30 +26,65 @@ from ftpipe.infra.logs import get_logger
 log = get_logger("clean")
 
 
-def load_source(spec: str, data: DictConfig, field: str) -> pd.DataFrame:
-    """Read one file into columns text, label (raw values), source_row, label-less rows dropped later."""
+def load_source(spec: str, data: DictConfig, field: str, notes: Counter | None = None) -> pd.DataFrame:
+    """Read one file into columns text, label (raw values), source_row and file; refuse what would garble."""
     path = resolve_resource(spec, f"data.{field}")
-    df = read_table(path, data.format, data.get("csv_sep"), data.encoding)
+    df, source = read_source(path, data.format, data.get("csv_sep"), data.encoding, f"data.{field}")
     require_columns(df, path, text_column=data.text_column, label_column=data.label_column)
-    labels = df[data.label_column]
-    kinds = {type(v).__name__ for v in labels.dropna()}
-    if len(kinds - {"str"}) and "str" in kinds:
-        raise PipelineError(f"{path}: column '{data.label_column}' mixes label types {sorted(kinds)}; use one type")
-    return pd.DataFrame({"text": df[data.text_column], "label": labels,
+    texts = df[data.text_column]
+    marked = check_encoding(source, data.encoding, [t for t in texts if isinstance(t, str)], f"data.{field}")
+    if notes is not None:
+        notes["texts_with_mojibake"] += marked
+    return pd.DataFrame({"text": texts, "label": df[data.label_column],
                          "source_row": range(1, len(df) + 1), "file": str(path)})
 
 
-def clean_frame(df: pd.DataFrame, data: DictConfig, drops: Counter) -> pd.DataFrame:
-    """Normalise texts and drop unlabelled, junk, duplicate and contradictory rows, counting each reason."""
+def source_files(data: DictConfig) -> list[Path]:
+    """The files clean reads (data.path, and the given splits): what data/clean's lineage records."""
+    return [resolve_resource(data[k], f"data.{k}") for k in ("path", "validation_path", "test_path") if data.get(k)]
+
+
+def label_policy(data: DictConfig) -> LabelPolicy:
+    missing = data.get("missing_labels")
+    return LabelPolicy(MISSING_MARKERS if missing is None else missing, data.get("label_map"), data.drop_labels)
+
+
+def text_values(df: pd.DataFrame, data: DictConfig) -> pd.Series:
+    """The text column as strings: a missing value is empty; a number or boolean is marked None (dropped and
+    counted by the caller); a list or mapping is refused, since no spelling of it is the text."""
+    out = []
+    for value, row, file in zip(df["text"].tolist(), df["source_row"].tolist(), df["file"].tolist()):
+        if isinstance(value, str):
+            out.append(value)
+        elif value is None or (isinstance(value, float) and math.isnan(value)):
+            out.append("")
+        elif isinstance(value, (dict, list, tuple)):
+            raise PipelineError(f"{file}: row {row}: data.text_column '{data.text_column}' holds a "
+                                f"{'mapping' if isinstance(value, dict) else 'list'} ({str(value)[:40]}), not text; "
+                                f"flatten the file or point data.text_column at a text column")
+        else:
+            out.append(None)
+    return pd.Series(out, index=df.index, dtype=object)
+
+
+def clean_frame(df: pd.DataFrame, data: DictConfig, drops: Counter, labels: LabelPolicy | None = None
+                ) -> pd.DataFrame:
+    """Normalise texts and labels; drop unlabelled, junk, duplicate and contradictory rows, counting each reason."""
     def drop(mask: pd.Series, reason: str) -> pd.DataFrame:
         mask = mask.astype(bool)  # an empty .map() result is object-typed and would select columns
         drops[reason] += int(mask.sum())
         return df.loc[~mask]
 
-    df = drop(df["label"].isna() | df["label"].astype(str).str.strip().eq(""), "missing_label")
-    df = drop(df["label"].astype(str).isin([str(x) for x in data.drop_labels]), "excluded_label")
-    texts = df["text"].where(df["text"].notna(), "").astype(str)
-    df = df.assign(text=[clean_text(t, data.unicode_form, data.strip_html, data.lowercase) for t in texts])
+    labels = labels or label_policy(data)
+    where = f"{df['file'].iloc[0]} (data.label_column '{data.label_column}')" if len(df) else "data"
+    df = df.assign(label=labels.apply(df["label"], where))
+    df = drop(df["label"].isna(), "missing_label")
+    df = drop(df["label"].map(labels.is_dropped), "excluded_label")
+    df = df.assign(text=text_values(df, data))
+    df = drop(df["text"].isna(), "text_not_string")
+    cleaned = [clean_text(t, data.unicode_form, data.strip_html, data.lowercase)
+               for t in tqdm(df["text"], desc="clean", unit="row", mininterval=2, disable=len(df) < 100_000)]
+    df = df.assign(text=cleaned)
     df = drop(df["text"].map(lambda t: is_junk(t, data.min_chars)), "empty_or_junk")
     df = drop(df["text"].map(len) > data.max_chars, "too_long")
     df = drop(df.duplicated(["text", "label"]), "duplicate_exact")
@@ -93,19 +133,20 @@ def label_names(labels: pd.Series, source: str = "data") -> list[str]:
     return sorted(names, key=int) if all(n.lstrip("-").isdigit() for n in names) else names
 
 
-def build_splits(data: DictConfig, seed: int, drops: Counter) -> dict[str, pd.DataFrame]:
-    """The cleaned train/validation/test frames: given files, or a seeded stratified split of data.path."""
-    pool = clean_frame(load_source(data.path, data, "path"), data, drops)
+def build_splits(data: DictConfig, seed: int, drops: Counter, notes: Counter
+                 ) -> tuple[dict[str, pd.DataFrame], LabelPolicy]:
+    """The cleaned train/validation/test frames (given files, or a seeded stratified split of data.path), and the
+    label policy that read them (its counts go into metrics/clean.json)."""
+    labels = label_policy(data)
+    pool = clean_frame(load_source(data.path, data, "path", notes), data, drops, labels)
+    given = {s: data.get(f"{s}_path") for s in ("validation", "test") if data.get(f"{s}_path")}
+    splits = {"train": pool, **{s: clean_frame(load_source(p, data, f"{s}_path", notes), data, drops, labels)
+                                for s, p in given.items()}}
+    labels.check(", ".join(str(p) for p in [data.path, *given.values()]))  # every file read: one policy for all
     if not len(pool):
         raise PipelineError(f"{data.path}: every row was dropped by cleaning ({dict(+drops)}); check "
                             f"data.text_column, data.label_column, data.drop_labels and data.min_chars")
-    given = {s: data.get(f"{s}_path") for s in ("validation", "test")}
-    if all(given.values()):
-        splits = {"train": pool, **{s: clean_frame(load_source(p, data, f"{s}_path"), data, drops)
-                                    for s, p in given.items()}}
-    elif any(given.values()):
-        raise PipelineError("data.validation_path and data.test_path: give both or neither")
-    else:
+    if not given:
         if data.max_rows and len(pool) > data.max_rows:
             try:
                 pool, _ = train_test_split(pool, train_size=data.max_rows, stratify=pool["label"],
@@ -124,4 +165,4 @@ def build_splits(data: DictConfig, seed: int, drops: Counter) -> dict[str, pd.Da
     if unseen:
         raise PipelineError(f"data.validation_path/data.test_path: label '{sorted(unseen)[0]}' never occurs in the "
                             f"training file {data.path}; add training rows for it or drop it with data.drop_labels")
-    return splits
+    return splits, labels

@@ -8,7 +8,17 @@ import html
 import re
 import unicodedata
 
-_TAG = re.compile(r"<[^>]{0,200}>")
+# real markup only: a comment, or a tag whose name is an HTML element and whose attributes are name=value pairs,
+# so that "battery < 2 hours, screen > 5 inches" or "a<b and c>d" keep their words
+_ELEMENTS = ("a abbr address article aside b bdi bdo blockquote body br button caption center cite code col "
+             "dd del details dfn div dl dt em embed figcaption figure font footer form h1 h2 h3 h4 h5 h6 head "
+             "header hr html i iframe img input ins kbd label li link main mark meta nav noscript ol option p pre "
+             "q s samp script section select small source span strike strong style sub summary sup table tbody td "
+             "textarea tfoot th thead time title tr tt u ul var video wbr").split()
+_ATTRIBUTE = r"""\s+[A-Za-z_:][-\w:.]*\s*=\s*(?:"[^"<>]*"|'[^'<>]*'|[^\s"'=<>`]+)"""
+_TAG = re.compile(rf"<!--.*?-->|</?(?:{'|'.join(_ELEMENTS)})(?:{_ATTRIBUTE})*\s*/?>", re.IGNORECASE | re.DOTALL)
+# named or numeric character references, with their semicolon ("AT&T" and "&nothing" are left alone)
+_ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 _SPACE = re.compile(r"\s+")
 # zero-width and BOM characters that survive NFC and make equal-looking texts differ
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
@@ -31,7 +41,7 @@ def _fixpoint(step, text: str, rounds: int = 8) -> str:
 
 def _strip_html(text: str) -> str:
     while True:  # each change shortens the text, so this ends
-        new = html.unescape(_TAG.sub(" ", text))
+        new = _ENTITY.sub(lambda m: html.unescape(m.group(0)), _TAG.sub(" ", text))
         if new == text:
             return text
         text = new

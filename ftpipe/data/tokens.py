@@ -30,3 +30,21 @@ def length_stats(full_lengths: np.ndarray, max_length: int) -> dict[str, float]:
     return {"mean": round(float(full_lengths.mean()), 2), "p50": int(np.percentile(full_lengths, 50)),
             "p95": int(np.percentile(full_lengths, 95)), "max": int(full_lengths.max()),
             "truncated_share": round(float((full_lengths > max_length).mean()), 4)}
+
+
+def unknown_share(tokenizer, ids: list[list[int]]) -> float:
+    """Share of the real (non-special) tokens that are the unknown token."""
+    unk = tokenizer.unk_token_id
+    if unk is None:
+        return 0.0
+    special = set(tokenizer.all_special_ids) - {unk}
+    real = [t for row in ids for t in row if t not in special]
+    return round(sum(t == unk for t in real) / max(len(real), 1), 6)
+
+
+def check_unknown_share(share: float, limit: float, split: str, source: str) -> None:
+    if share > limit:
+        raise PipelineError(f"model.max_unk_share: {share:.1%} of the {split} split's tokens are the unknown token "
+                            f"with {source}'s tokenizer (limit {limit:.1%}); the tokenizer does not fit this text: "
+                            f"use the model's own tokenizer or a model for this language, or raise "
+                            f"model.max_unk_share")

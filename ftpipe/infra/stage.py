@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ftpipe.infra.errors import PipelineError, interrupt_on_sigterm, verbose
 from ftpipe.infra.lock import workspace_lock
+from ftpipe.infra.publish import finish_interrupted
 
 
 def _close_progress_bars() -> None:
@@ -29,6 +30,7 @@ def run_stage(main: Callable[[], object]) -> None:
     stage = Path(sys.argv[0]).stem if main.__module__ == "__main__" else main.__module__.rpartition(".")[2]
     try:
         with workspace_lock(stage):
+            finish_interrupted()  # outputs a killed stage had begun to publish: completed, so they stay a set
             main()
     except PipelineError as exc:
         if verbose():

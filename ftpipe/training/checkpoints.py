@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
 import random
 import shutil
 from pathlib import Path
@@ -49,15 +50,20 @@ def fingerprint(params: dict[str, Any], files: list[str | Path]) -> str:
 
 
 def rng_state() -> dict[str, Any]:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """Every random stream, as tensors and plain values only (so a checkpoint loads with weights_only=True)."""
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    state = {"python": random.getstate(), "numpy": [name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss,
+                                                    gauss], "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.int64).astype(np.uint32), pos, has_gauss, cached))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -78,7 +84,11 @@ def latest(directory: Path, fingerprint_: str) -> dict[str, Any] | None:
         state_file = path / STATE_FILE
         if not state_file.is_file():
             continue
-        state = torch.load(state_file, map_location="cpu", weights_only=False)
+        try:  # tensors, containers and plain values only: a pickled object in the file is refused, never run
+            state = torch.load(state_file, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as exc:
+            log.warning("%s: not loaded (%s); it is ignored", state_file, str(exc).splitlines()[0][:200])
+            continue
         if state.get("fingerprint") == fingerprint_:
             return state
     if directory.exists():

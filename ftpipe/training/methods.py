@@ -28,7 +28,7 @@ ADAPTER_DIR, METHOD_FILE = "adapter", "method.json"
 def with_method(train: DictConfig) -> DictConfig:
     """`train` with its method filled in (`full` when absent) and the method's own lr, when it sets one, as `train.lr`.
 
-    The values were checked when params.yaml was loaded (config.checks.check_method).
+    The values were checked when params.yaml was loaded (config.schema.Method).
     """
     method = train.get("method") or OmegaConf.create({"name": "full"})
     out = OmegaConf.merge(train, {"method": method})

@@ -31,9 +31,21 @@ def _hub_hint(source: str, exc: Exception) -> PipelineError:
                          f"or a hub name reachable from here")
 
 
+# files one of which a saved tokenizer has (save_pretrained writes tokenizer.json for every fast tokenizer)
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model",
+                   "tokenizer.model")
+
+
 def load_tokenizer(source: str) -> Any:
+    """The fast tokenizer of a hub name or a local folder; a folder without tokenizer files is refused (what
+    `model.save_pretrained()` alone leaves, which would tokenize every word to the unknown token)."""
     from transformers import AutoTokenizer
 
+    folder = Path(source)
+    if folder.is_dir() and not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        raise PipelineError(f"model.name_or_path: {folder} holds no tokenizer files (none of "
+                            f"{', '.join(TOKENIZER_FILES)}); save the model's tokenizer beside it "
+                            f"(tokenizer.save_pretrained('{folder}'))")
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True)
     except (OSError, ValueError) as exc:
@@ -41,6 +53,17 @@ def load_tokenizer(source: str) -> Any:
     if not tokenizer.is_fast:
         raise PipelineError(f"model.name_or_path: '{source}' has no fast tokenizer (tokenizer.json)")
     return tokenizer
+
+
+def check_vocabulary(tokenizer: Any, source: str) -> None:
+    """The tokenizer must be the model's: ids beyond the embedding table fail, far fewer mean another vocabulary."""
+    from transformers import AutoConfig
+
+    vocab_size = getattr(AutoConfig.from_pretrained(source), "vocab_size", None)
+    if vocab_size and not vocab_size // 2 <= len(tokenizer) <= vocab_size:
+        raise PipelineError(f"model.name_or_path: {source}'s tokenizer has {len(tokenizer)} tokens but the model's "
+                            f"embeddings have {vocab_size}; the tokenizer is not this model's: save the model's own "
+                            f"tokenizer in the folder")
 
 
 def load_classifier(source: str, label_names: list[str], model_cfg: DictConfig | None = None) -> Any:

@@ -50,7 +50,7 @@ def build_optimizer(model: nn.Module, train: DictConfig) -> torch.optim.Optimize
     param_groups = [{"params": params, "lr": train.lr * train.layerwise_lr_decay ** (top - depth),
                      "weight_decay": train.weight_decay if decay else 0.0}
                     for (depth, decay), params in sorted(groups.items())]
-    builders = {  # the names config.checks.OPTIMIZERS allows
+    builders = {  # the names config.schema.OPTIMIZERS allows
         # fused: one kernel for all tensors; ~4x faster optimiser step on CPU (bench/levers.py), same maths
         "adamw": lambda: torch.optim.AdamW(param_groups, lr=train.lr, fused=True),
         "sgd": lambda: torch.optim.SGD(param_groups, lr=train.lr, momentum=train.momentum),

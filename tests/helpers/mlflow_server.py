@@ -19,18 +19,34 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# the admin account of a server started with auth=True (MLflow's basic-auth app), as docs/team.md shows
+ADMIN = ("admin", "a-test-password-1234")
+
+
 @contextmanager
-def mlflow_server(db: Path, workdir: Path, proxied_artifacts: Path | None = None) -> Iterator[str]:
-    """Yield the base URL of a server on the sqlite `db`. With `proxied_artifacts`, clients upload artefacts
-    through the server (`--artifacts-destination`), as a team's server does; else to a local artifact root."""
+def mlflow_server(db: Path, workdir: Path, proxied_artifacts: Path | None = None, auth: bool = False
+                  ) -> Iterator[str]:
+    """Yield the base URL of a server on the sqlite `db`, on loopback. With `proxied_artifacts`, clients upload
+    artefacts through the server (`--artifacts-destination`), as a team's server does; else to a local artifact
+    root. With `auth`, MLflow's basic-auth app asks every client for a user (ADMIN) and password."""
     port = free_port()
     artifacts = (["--artifacts-destination", proxied_artifacts.as_uri()] if proxied_artifacts else
                  ["--default-artifact-root", (workdir / "mlartifacts").as_uri()])
     cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{db}", *artifacts,
-           "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+           "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+           *(["--app-name", "basic-auth"] if auth else [])]
+    env = dict(os.environ)
+    if auth:
+        config = workdir / "basic_auth.ini"
+        config.write_text(f"[mlflow]\ndefault_permission = READ\ndatabase_uri = sqlite:///{workdir}/basic_auth.db\n"
+                          f"admin_username = {ADMIN[0]}\nadmin_password = {ADMIN[1]}\n"
+                          f"authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n")
+        env["MLFLOW_AUTH_CONFIG_PATH"] = str(config)
+        env["MLFLOW_FLASK_SERVER_SECRET_KEY"] = "a-test-csrf-secret"  # the auth app's forms need a fixed key
     with open(workdir / "server.log", "wb") as log:
         # own process group: `mlflow server` forks a uvicorn worker, and both must go at the end
-        proc = subprocess.Popen(cmd, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(cmd, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                env=env)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_health(proc, base, workdir)

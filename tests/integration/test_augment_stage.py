@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
+from omegaconf import OmegaConf
 
 from ftpipe import ROOT
 from ftpipe.augment.backtranslation import ApertiumBackend
 from ftpipe.augment.quality import normalise_key, word_edit_distance
+from ftpipe.config.compose import compose_config, write_params
 from ftpipe.infra.errors import PipelineError
 from stages import augment
 from tests.helpers.data import TEST_REVIEWS, TRAIN_REVIEWS, VALIDATION_REVIEWS, write_clean
@@ -22,8 +23,16 @@ SYNONYM = {"copies": 2, "aug_p": 0.3, "aug_min": 1, "aug_max": 10, "stopwords": 
 BACKTRANSLATION = {"pivots": ["es", "ca"], "backend": "apertium", "batch_size": 5}
 
 
+def write_augment_params(root: Path, augment_cfg: dict, seed: int) -> None:
+    """A whole params.yaml (every stage checks it whole) whose augment section is `augment_cfg`."""
+    cfg = compose_config([f"seed={seed}"])
+    OmegaConf.set_struct(cfg, False)
+    cfg.augment = augment_cfg
+    write_params(cfg, root / "params.yaml")
+
+
 def run_in_process(root: Path, monkeypatch, augment_cfg: dict, seed: int = 7) -> pd.DataFrame:
-    (root / "params.yaml").write_text(yaml.safe_dump({"seed": seed, "augment": augment_cfg}))
+    write_augment_params(root, augment_cfg, seed)
     monkeypatch.chdir(root)
     monkeypatch.setenv("FTPIPE_PARAMS", str(root / "params.yaml"))
     augment.main()
@@ -43,7 +52,7 @@ def test_none_is_a_pass_through(tmp_path, monkeypatch):
 def run_as_process(root: Path, augment_cfg: dict, **env: str) -> subprocess.CompletedProcess:
     """`python -m stages.augment` in `root`, as DVC runs it (never verbose: the one-line errors are checked)."""
     write_clean(root)
-    (root / "params.yaml").write_text(yaml.safe_dump({"seed": 1, "augment": augment_cfg}))
+    write_augment_params(root, augment_cfg, 1)
     return run_stage("augment", root, check=False, PYTHONPATH=str(ROOT), FTPIPE_PARAMS=str(root / "params.yaml"),
                      FTPIPE_VERBOSE="", **env)
 

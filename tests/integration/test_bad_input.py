@@ -7,7 +7,6 @@ unit/test_clean.py (a split an earlier stage wrote) are not repeated.
 """
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -16,44 +15,9 @@ import pytest
 
 from ftpipe.config.compose import compose_config, write_params
 from ftpipe.infra.errors import PipelineError
-from tests.helpers.data import sentiment_rows
 from tests.helpers.faults import inside, make_workspace
+from tests.helpers.inputs import ROWS, assert_clean_fails, clean_files, csv_bytes
 from tests.helpers.project import run_stage
-
-ROWS = sentiment_rows(30)  # 60 distinct texts, two classes
-
-
-def csv_bytes(rows=ROWS, sep=",") -> bytes:
-    return pd.DataFrame(rows).to_csv(index=False, sep=sep).encode()
-
-
-def jsonl_bytes(rows) -> bytes:
-    return "".join(json.dumps(r) + "\n" for r in rows).encode()
-
-
-def clean_files(ws: Path, files: dict[str, bytes], *overrides: str) -> dict:
-    """Write `files` under ws/data/raw, compose params (data=custom), run clean.main(); return its report."""
-    for name, content in files.items():
-        (ws / "data/raw").mkdir(parents=True, exist_ok=True)
-        (ws / "data/raw" / name).write_bytes(content)
-    first = next(iter(files), "train.csv")
-    write_params(compose_config(["data=custom", f"data.path=data/raw/{first}", *overrides]), ws / "params.yaml")
-    with inside(ws):
-        from stages import clean
-        clean.main()
-    return json.loads((ws / "metrics/clean.json").read_text())
-
-
-def assert_clean_fails(ws: Path, files: dict[str, bytes], expected: list[str], *overrides: str) -> str:
-    with pytest.raises(PipelineError) as raised:
-        clean_files(ws, files, *overrides)
-    message = str(raised.value)
-    assert "\n" not in message, message
-    for part in expected:
-        assert part in message, message
-    assert not (ws / "data/clean").exists() and not (ws / "metrics/clean.json").exists()
-    return message
-
 
 # ---- inputs that must fail, each naming the file/row/key and what to do ----------------------------------------
 RARE = ROWS + [{"text": f"a rare opinion number {i}", "label": "rare"} for i in range(3)] + \
@@ -72,9 +36,6 @@ FAILING = {
                             ["no column 'text' (data.text_column); did you mean 'texts'?"], []),
     "all rows dropped": ({"t.csv": b"text,label\n!!,pos\n??,neg\n  ,pos\n"},
                          ["t.csv: every row was dropped by cleaning", "'empty_or_junk': 3", "data.min_chars"], []),
-    "mixed label types": ({"t.jsonl": jsonl_bytes([{"text": "good one", "label": 1},
-                                                   {"text": "bad one", "label": "neg"}])},
-                          ["t.jsonl: column 'label' mixes label types ['int', 'str']; use one type"], []),
     "class too small for the split": ({"t.csv": csv_bytes(RARE)},
                                       ["class 'rare' has 3 row(s), too few to reach the", "at least 10 rows",
                                        "data.drop_labels"], []),
@@ -168,7 +129,7 @@ def run_main(ws: Path, stage: str, *overrides: str) -> None:
     ("train", "train.scheduler=step", "train.scheduler: unknown value 'step'"),
     ("train", "train.warmup_ratio=1.5", "train.warmup_ratio: must be a number >= 0 and < 1"),
     ("train", "train.early_stopping.metric=loss", "train.early_stopping.metric: unknown value 'loss'"),
-    ("train", "train.checkpoint.keep=0", "train.checkpoint.keep: must be an integer >= 1"),
+    ("train", "train.checkpoint.keep=0", "train.checkpoint.keep: must be a positive integer, got 0"),
     ("train", "train.precision=fp8", "train.precision: unknown value 'fp8'; use one of fp32, bf16, fp16"),
     ("tokenize", "model.max_length=0", "model.max_length: must be an integer >= 8"),
 ])

@@ -12,7 +12,7 @@ from ftpipe.augment.backtranslation import ApertiumBackend
 from ftpipe.augment.generate import label_caps
 from ftpipe.augment.resources import load_wordnet
 from ftpipe.augment.synonym import CONTENT_TAGS, DEFAULT_STOPWORDS, SynonymAugmenter
-from ftpipe.config.checks import augmenter_names
+from ftpipe.config.schema import augmenter_names
 from ftpipe.infra.errors import PipelineError
 from tests.helpers.data import TEST_REVIEWS, TRAIN_REVIEWS, VALIDATION_REVIEWS
 

@@ -10,9 +10,9 @@ import yaml
 from omegaconf import OmegaConf
 
 from ftpipe import ROOT
-from ftpipe.config.checks import check_dvc_deps
 from ftpipe.config.compose import CONF_DIR, compose_config, write_params
 from ftpipe.config.params import flatten, load_params, resolve_resource
+from ftpipe.config.schema import check_section
 from ftpipe.infra.errors import PipelineError
 
 
@@ -82,11 +82,11 @@ def test_the_shipped_pkg_specs_name_the_installed_versions():
 @pytest.mark.parametrize("key", ["path", "validation_path", "test_path"])
 def test_edited_dvc_deps_are_refused_naming_the_key(key):
     data = compose_config(["data=custom", "data.validation_path=data/raw/v.csv", "data.test_path=data/raw/t.csv"]).data
-    check_dvc_deps(data)  # as composed: consistent
+    check_section("data", data)  # as composed: consistent
     data.dvc_deps[key] = "data/raw/elsewhere.csv"
     with pytest.raises(PipelineError, match=rf"^data\.dvc_deps\.{key}: is 'data/raw/elsewhere.csv' but "
                                             rf"data\.{key} needs "):
-        check_dvc_deps(data)
+        check_section("data", data)
 
 
 def test_a_params_file_with_edited_dvc_deps_fails_to_load(tmp_path):

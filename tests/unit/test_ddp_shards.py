@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from ftpipe.config.checks import check_train
+from ftpipe.config.schema import check_section
 from ftpipe.infra.errors import PipelineError
 from ftpipe.training import distributed as ddp
 from ftpipe.training.batching import train_batches
@@ -47,5 +47,5 @@ def test_fewer_leftover_rows_than_ranks_are_padded_not_dropped():
 def test_a_bad_nproc_is_a_one_line_error_naming_the_key(value):
     train = train_cfg()
     OmegaConf.update(train, "nproc", value)
-    with pytest.raises(PipelineError, match=r"^train\.nproc: must be a positive integer .*, got"):
-        check_train(train)
+    with pytest.raises(PipelineError, match=r"^train\.nproc: (must be a positive integer|expected an integer), got"):
+        check_section("train", train)

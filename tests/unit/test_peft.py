@@ -8,7 +8,7 @@ import torch
 from omegaconf import OmegaConf
 
 from ftpipe.compression.quantize import torch_int8
-from ftpipe.config.checks import check_method
+from ftpipe.config.schema import check_section
 from ftpipe.infra.errors import PipelineError
 from ftpipe.training.methods import apply_method, save_model, set_trainable, with_method
 from ftpipe.training.models import file_size, load_classifier
@@ -21,9 +21,9 @@ NAMES = ["neg", "pos"]
 
 
 def method_cfg(*overrides):
-    """`train` as the stage uses it: checked (config.checks.check_method), its method filled in (with_method)."""
+    """`train` as the stage uses it: checked (config.schema), its method filled in (with_method)."""
     train = train_cfg(*overrides)
-    check_method(train.method, train)
+    check_section("train", train)
     return with_method(train)
 
 
@@ -153,9 +153,9 @@ def test_prompt_tuning_trains_the_prompt_and_head_and_reloads(tmp_path, tiny_mod
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (["train/method=lora", "train.method.name=adapterx"], "train.method.name: unknown method 'adapterx'"),
+    (["train/method=lora", "train.method.name=adapterx"], "train.method.name: unknown value 'adapterx'"),
     (["train/method=lora", "train.method.r=0"], "train.method.r: must be a positive integer"),
-    (["train/method=lora", "train.method.dropout=1.5"], "train.method.dropout: must be in"),
+    (["train/method=lora", "train.method.dropout=1.5"], "train.method.dropout: must be a number >= 0 and < 1"),
     (["train/method=lora", "train.method.target_modules=[]"], "train.method.target_modules: name at least one"),
     (["train/method=lora", "train.freeze_layers=2"], "train.freeze_layers: only for train.method=full"),
     (["train/method=head_only", "train.method.lr=-1"], "train.method.lr: must be a positive number"),
@@ -163,7 +163,7 @@ def test_prompt_tuning_trains_the_prompt_and_head_and_reloads(tmp_path, tiny_mod
 def test_bad_method_config_is_a_one_line_error_naming_the_key(overrides, message):
     train = train_cfg(*overrides)
     with pytest.raises(PipelineError, match=message):
-        check_method(train.method, train)
+        check_section("train", train)
 
 
 def test_lora_on_modules_the_model_lacks_names_the_key(tiny_model_dir):
@@ -182,4 +182,4 @@ def test_a_train_section_without_a_method_is_full_fine_tuning():
     train = OmegaConf.create({k: v for k, v in train_cfg().items() if k != "method"})  # composed before methods
     filled = with_method(train)
     assert filled.method.name == "full" and filled.lr == train.lr
-    check_method(train.get("method"), train)  # absent: full, nothing to refuse
+    check_section("train", train)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification
 
-from ftpipe.config.checks import check_train
+from ftpipe.config.schema import check_section
 from ftpipe.infra.errors import PipelineError
 from ftpipe.training import checkpoints
 from ftpipe.training.batching import collate, inference_batches, train_batches
@@ -61,13 +61,13 @@ def test_other_optimisers(tiny_model, name, cls):
 
 
 def test_bad_train_values_are_named():
-    check_train(train_cfg())  # the shipped recipe passes
+    check_section("train", train_cfg())  # the shipped recipe passes
     with pytest.raises(PipelineError, match="train.optimizer: unknown value 'adam'; use one of adamw, sgd, rmsprop"):
-        check_train(train_cfg(optimizer="adam"))
+        check_section("train", train_cfg(optimizer="adam"))
     with pytest.raises(PipelineError, match="train.batch_size: must be a positive integer"):
-        check_train(train_cfg(batch_size=0))
+        check_section("train", train_cfg(batch_size=0))
     with pytest.raises(PipelineError, match="train.lr: must be a positive number"):
-        check_train(train_cfg(lr=-1e-5))
+        check_section("train", train_cfg(lr=-1e-5))
 
 
 def trainable(model):
