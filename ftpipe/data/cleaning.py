@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -24,6 +25,9 @@ from ftpipe.infra.errors import PipelineError
 from ftpipe.infra.logs import get_logger
 
 log = get_logger("clean")
+CHUNK = 100_000  # rows cleaned at a time
+DROP_REASONS = ("missing_label", "excluded_label", "text_not_string", "empty_or_junk", "too_long",
+                "duplicate_exact", "duplicate_normalised", "conflicting_labels")
 
 
 def load_source(spec: str, data: DictConfig, field: str, notes: Counter | None = None) -> pd.DataFrame:
@@ -49,46 +53,99 @@ def label_policy(data: DictConfig) -> LabelPolicy:
     return LabelPolicy(MISSING_MARKERS if missing is None else missing, data.get("label_map"), data.drop_labels)
 
 
-def text_values(df: pd.DataFrame, data: DictConfig) -> pd.Series:
-    """The text column as strings: a missing value is empty; a number or boolean is marked None (dropped and
-    counted by the caller); a list or mapping is refused, since no spelling of it is the text."""
-    out = []
-    for value, row, file in zip(df["text"].tolist(), df["source_row"].tolist(), df["file"].tolist()):
-        if isinstance(value, str):
-            out.append(value)
-        elif value is None or (isinstance(value, float) and math.isnan(value)):
-            out.append("")
-        elif isinstance(value, (dict, list, tuple)):
-            raise PipelineError(f"{file}: row {row}: data.text_column '{data.text_column}' holds a "
-                                f"{'mapping' if isinstance(value, dict) else 'list'} ({str(value)[:40]}), not text; "
-                                f"flatten the file or point data.text_column at a text column")
+@dataclass(frozen=True)
+class RowRules:
+    """The data.* settings each row is checked against, read once: OmegaConf lookups per row cost more than the
+    cleaning itself."""
+    text_column: str
+    label_column: str
+    unicode_form: str
+    strip_html: bool
+    lowercase: bool
+    min_chars: int
+    max_chars: int
+
+    @classmethod
+    def of(cls, data: DictConfig) -> RowRules:
+        return cls(**{f: data[f] for f in cls.__dataclass_fields__})
+
+
+def text_value(value: object, row: int, file: str, text_column: str) -> str | None:
+    """A text cell as a string: missing is empty; a number or boolean is None (dropped and counted by the
+    caller); a list or mapping is refused, since no spelling of it is the text."""
+    if isinstance(value, str):
+        return value
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, (dict, list, tuple)):
+        raise PipelineError(f"{file}: row {row}: data.text_column '{text_column}' holds a "
+                            f"{'mapping' if isinstance(value, dict) else 'list'} ({str(value)[:40]}), not text; "
+                            f"flatten the file or point data.text_column at a text column")
+    return None
+
+
+def _clean_row(label: str | None, value: object, row: int, file: str, rules: RowRules, labels: LabelPolicy
+               ) -> tuple[str | None, str | None]:
+    """(the reason to drop the row, None) or (None, its cleaned text): the per-row rules, in order."""
+    if label is None:
+        return "missing_label", None
+    if labels.is_dropped(label):
+        return "excluded_label", None
+    text = text_value(value, row, file, rules.text_column)
+    if text is None:
+        return "text_not_string", None
+    text = clean_text(text, rules.unicode_form, rules.strip_html, rules.lowercase)
+    if is_junk(text, rules.min_chars):
+        return "empty_or_junk", None
+    if len(text) > rules.max_chars:
+        return "too_long", None
+    return None, text
+
+
+def _clean_chunk(df: pd.DataFrame, rules: RowRules, drops: Counter, labels: LabelPolicy) -> pd.DataFrame:
+    """The kept rows of one chunk, cleaned, with their dedup key; each dropped row counted by reason."""
+    label = labels.apply(df["label"], f"{df['file'].iloc[0]} (data.label_column '{rules.label_column}')").tolist()
+    rows, files = df["source_row"].tolist(), df["file"].tolist()
+    keep, cleaned = [], []
+    for i, value in enumerate(df["text"].tolist()):
+        reason, text = _clean_row(label[i], value, rows[i], files[i], rules, labels)
+        if reason:
+            drops[reason] += 1
         else:
-            out.append(None)
-    return pd.Series(out, index=df.index, dtype=object)
+            keep.append(i)
+            cleaned.append(text)
+    # Arrow-backed strings take a few bytes a character instead of a Python object each: 2M rows stay small
+    return pd.DataFrame({"text": pd.array(cleaned, dtype="str"),
+                         "label": pd.Series([label[i] for i in keep], dtype=object),
+                         "source_row": [rows[i] for i in keep], "file": [files[i] for i in keep],
+                         "key": pd.array([normalise_key(t) for t in cleaned], dtype="str")})
 
 
 def clean_frame(df: pd.DataFrame, data: DictConfig, drops: Counter, labels: LabelPolicy | None = None
                 ) -> pd.DataFrame:
-    """Normalise texts and labels; drop unlabelled, junk, duplicate and contradictory rows, counting each reason."""
-    def drop(mask: pd.Series, reason: str) -> pd.DataFrame:
-        mask = mask.astype(bool)  # an empty .map() result is object-typed and would select columns
-        drops[reason] += int(mask.sum())
-        return df.loc[~mask]
+    """Normalise texts and labels; drop unlabelled, junk, duplicate and contradictory rows, counting each reason.
 
+    The per-row rules run in chunks, so a large file never holds all its texts as Python strings at once.
+    """
     labels = labels or label_policy(data)
-    where = f"{df['file'].iloc[0]} (data.label_column '{data.label_column}')" if len(df) else "data"
-    df = df.assign(label=labels.apply(df["label"], where))
-    df = drop(df["label"].isna(), "missing_label")
-    df = drop(df["label"].map(labels.is_dropped), "excluded_label")
-    df = df.assign(text=text_values(df, data))
-    df = drop(df["text"].isna(), "text_not_string")
-    cleaned = [clean_text(t, data.unicode_form, data.strip_html, data.lowercase)
-               for t in tqdm(df["text"], desc="clean", unit="row", mininterval=2, disable=len(df) < 100_000)]
-    df = df.assign(text=cleaned)
-    df = drop(df["text"].map(lambda t: is_junk(t, data.min_chars)), "empty_or_junk")
-    df = drop(df["text"].map(len) > data.max_chars, "too_long")
+    drops.update(dict.fromkeys(DROP_REASONS, 0))  # every reason appears in metrics/clean.json, zero or not
+    parts, rules = [], RowRules.of(data)
+    with tqdm(total=len(df), desc="clean", unit="row", mininterval=2, disable=len(df) < CHUNK) as bar:
+        for start in range(0, len(df), CHUNK):
+            parts.append(_clean_chunk(df.iloc[start:start + CHUNK], rules, drops, labels))
+            bar.update(min(CHUNK, len(df) - start))
+    del df
+    df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+        columns=["text", "label", "source_row", "file", "key"])
+    del parts
+    if len(df) >= CHUNK:
+        log.info("deduplicating %d rows", len(df))
+
+    def drop(mask: pd.Series, reason: str) -> pd.DataFrame:
+        drops[reason] += int(mask.sum())
+        return df.loc[~mask.to_numpy(bool)]
+
     df = drop(df.duplicated(["text", "label"]), "duplicate_exact")
-    df = df.assign(key=df["text"].map(normalise_key))
     df = drop(df.duplicated(["key", "label"]), "duplicate_normalised")
     return drop(df.groupby("key")["label"].transform("nunique") > 1, "conflicting_labels")
 
