@@ -39,3 +39,19 @@ def test_a_source_outside_the_project_is_tracked_and_an_edit_reruns_clean(projec
     assert "Running stage 'clean'" in run(["dvc", "repro", "clean"], project).stdout
     assert json.loads((project / "metrics/clean.json").read_text())["rows_kept"] == 80
     assert "Running stage 'clean'" not in run(["dvc", "repro", "clean"], project).stdout  # now up to date
+
+
+def test_a_params_yaml_composed_by_dvc_exp_run_is_checked_by_the_schema(project):
+    """DVC composes params.yaml with Hydra itself, not with the project's compose helper: the stage still refuses
+    a wrong type or a key added with `+`, in one line naming the key."""
+    run(["git", "add", "-A"], project)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "project"], project)
+    cases = {"train.freeze_embeddings=no": "error: train.freeze_embeddings: expected true or false (unquoted)",
+             "+train.lrr=0.1": "error: train.lrr: unknown key; did you mean train.lr?"}
+    for override, expected in cases.items():
+        result = run(["dvc", "exp", "run", "-S", override, "clean"], project, check=False)
+        assert result.returncode != 0
+        lines = [ln for ln in result.stderr.splitlines() if ln.startswith("error: train.")]
+        assert len(lines) == 1 and lines[0].startswith(expected), result.stderr[-2000:]
+        assert "Traceback" not in result.stderr + result.stdout
+        assert not (project / "data/clean").exists()  # refused before anything was written
