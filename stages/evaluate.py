@@ -22,6 +22,7 @@ from ftpipe.infra.io import read_json, write_csv, write_json
 from ftpipe.infra.logs import get_logger
 from ftpipe.infra.publish import publish
 from ftpipe.infra.stage import run_stage
+from ftpipe.tracking.identity import dvc_lock, log_datasets, set_note
 from ftpipe.tracking.runs import resume_run
 from ftpipe.training.batching import load_tokenized
 from ftpipe.training.models import load_classifier, load_tokenizer
@@ -61,6 +62,10 @@ def main() -> None:
 
     with resume_run(cfg):
         mlflow.log_metrics(test_metrics(report))
+        log_datasets(cfg, {"test": Path(TEST_TEXT)})
+        mlflow.log_dict(dvc_lock(["clean", "augment", "tokenize", "train"]), "dvc/upstream_lock.json")
+        set_note({"Test": f"accuracy {report['accuracy']:.4f}, macro-F1 {report['macro_f1']:.4f}, ECE {ece:.4f} "
+                          f"on {len(labels):,} test texts"})
         mlflow.log_artifact(METRICS, "evaluate")
         mlflow.log_artifacts(REPORTS, "evaluate")
     log.info("test accuracy %.4f, macro-F1 %.4f, ECE %.4f on %d texts", report["accuracy"], report["macro_f1"],
