@@ -27,7 +27,7 @@ from ftpipe import ROOT
 from ftpipe.config.compose import write_params
 from ftpipe.experiments.interrupts import run_job_process
 from ftpipe.experiments.workspace import CODE
-from ftpipe.infra.errors import interrupt_on_sigterm
+from ftpipe.infra.errors import PipelineError, interrupt_on_sigterm
 from ftpipe.infra.logs import get_logger
 from ftpipe.tracking.runs import PARENT_ENV, configure, tracking_uri
 
@@ -226,10 +226,38 @@ def main(config: DictConfig) -> float:
     return run_pipeline(job_dir, cfg, name)
 
 
+# the launchers that come with an optional extra: the module each needs, and the extra that installs it
+LAUNCHER_EXTRAS = {"ray": ("hydra_plugins.hydra_ray_launcher", "ray"),
+                   "submitit_local": ("hydra_plugins.hydra_submitit_launcher", "submitit"),
+                   "submitit_slurm": ("hydra_plugins.hydra_submitit_launcher", "submitit")}
+
+
+def check_launcher(args: list[str]) -> None:
+    """A launcher chosen without its optional extra: one line that says which extra to install."""
+    import importlib.util
+
+    for arg in args:
+        key, _, name = arg.partition("=")
+        if key.lstrip("+~") == "hydra/launcher" and name in LAUNCHER_EXTRAS:
+            module, extra = LAUNCHER_EXTRAS[name]
+            try:
+                found = importlib.util.find_spec(module) is not None
+            except ModuleNotFoundError:
+                found = False
+            if not found:
+                raise PipelineError(f"hydra/launcher={name}: the {extra} launcher is an optional extra; install it "
+                                    f"with pip install -e '.[{extra}]' (or choose hydra/launcher=basic or joblib)")
+
+
 def cli() -> None:
     """`python -m ftpipe.experiments.multirun` / `ftpipe-multirun`: main(), and if the multirun stops early (Ctrl-C,
     SIGTERM, an error) its MLflow runs are ended instead of staying RUNNING."""
     interrupt_on_sigterm()
+    try:
+        check_launcher(sys.argv[1:])
+    except PipelineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
     try:
         main()
     except BaseException as exc:

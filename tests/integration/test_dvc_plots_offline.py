@@ -21,7 +21,7 @@ def test_dvc_plots_show_renders_offline(tmp_path):
             pytest.fail(f"{TEMPLATE} is missing on CI: `make setup` runs scripts/setup_dvc_plots.sh")
         pytest.skip(f"{TEMPLATE} is missing (run scripts/setup_dvc_plots.sh)")
     project = tmp_path / "project"
-    for name in ("dvc.yaml", "dvc.lock", "params.yaml", "plots", "metrics", ".dvc/config"):  # what `dvc plots show` reads
+    for name in ("dvc.yaml", "dvc.lock", "params.yaml", "plots", "metrics", ".dvc/config"):  # what it reads
         src, dst = ROOT / name, project / name
         dst.parent.mkdir(parents=True, exist_ok=True)
         if src.is_dir():

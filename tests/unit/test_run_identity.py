@@ -39,3 +39,20 @@ def test_sweep_children_are_named_by_what_varies(monkeypatch):
     assert job_name(4, overrides) == "job-4-seed=2,train.lr=0.0001"
     monkeypatch.delenv(FIXED_ENV)
     assert job_name(0, ["seed=1"]) == "job-0-seed=1"
+
+
+def test_a_launcher_without_its_extra_is_one_line_naming_the_extra(monkeypatch):
+    import importlib.util
+
+    import pytest
+
+    from ftpipe.experiments.multirun import check_launcher
+    from ftpipe.infra.errors import PipelineError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if "ray_launcher" in name else real(name, *a))
+    with pytest.raises(PipelineError, match=r"hydra/launcher=ray: .* pip install -e '\.\[ray\]'"):
+        check_launcher(["-m", "seed=1,2", "hydra/launcher=ray"])
+    check_launcher(["-m", "seed=1,2", "hydra/launcher=joblib"])  # no extra needed
+    check_launcher(["hydra/launcher=submitit_local"])  # installed here: nothing to say
