@@ -29,6 +29,7 @@ from ftpipe.training.models import load_classifier, load_tokenizer
 
 MODEL_DIR, TEST_IDS, TEST_TEXT = "models/finetuned", "data/tokenized/test.parquet", "data/clean/test.parquet"
 METRICS, REPORTS = "metrics/metrics.json", "reports/evaluate"
+HEADLINE = "metrics/headline/evaluate.json"  # what `dvc metrics show` and `dvc exp show` compare
 log = get_logger("evaluate")
 
 
@@ -48,6 +49,7 @@ def main() -> None:
     worst = confidently_wrong(labels, probs, cfg.evaluate.worst_examples)
     with publish() as out:  # the metrics, plot data and report appear together
         write_json(out.file(METRICS), report)
+        write_json(out.file(HEADLINE), {k: report[k] for k in ("accuracy", "macro_f1", "ece")})
         write_csv(out.file("plots/confusion.csv"), pd.DataFrame({"actual": [names[i] for i in labels],
                                                                  "predicted": [names[i] for i in preds]}))
         write_csv(out.file("plots/reliability.csv"), bins)

@@ -37,6 +37,7 @@ from ftpipe.training.optim import build_optimizer, build_scheduler
 DATA, CLEAN, LABELS = Path("data/tokenized"), Path("data/clean"), Path("data/clean/labels.json")
 MODEL_DIR, CKPT_DIR = Path("models/finetuned"), Path("models/checkpoints")
 METRICS, CURVES, STEPS = "metrics/train.json", "plots/train_curves.csv", "plots/train_steps.csv"
+HEADLINE = "metrics/headline/train.json"  # what `dvc metrics show` and `dvc exp show` compare
 CURVES_PNG = Path("reports/train/curves.png")
 log = get_logger("train")
 
@@ -114,6 +115,8 @@ def write_outputs(cfg, trainer: Trainer, tokenizer, names: list[str], n_train: i
         write_json(folder / "labels.json", {"names": names})
         lineage.record(folder, "train", [DATA, LABELS])
         write_json(out.file(METRICS), report)
+        write_json(out.file(HEADLINE), {"val_macro_f1": report["val_macro_f1"], "val_accuracy": report["val_accuracy"],
+                                        "train_s": report["seconds"]})
         write_csv(out.file(CURVES), history.drop(columns="trainable_params"))
         write_csv(out.file(STEPS), pd.DataFrame(state.steps, columns=["step", "train_loss", "lr"]))
         curves(history["epoch"].tolist(), {c: history[c].tolist() for c in ("train_loss", "val_loss", "val_accuracy")},

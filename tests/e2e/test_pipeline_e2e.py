@@ -32,6 +32,12 @@ def check_first_run(project, output: str, classes: set[str]) -> dict:
         assert (project / out).exists(), out
     metrics = json.loads((project / "metrics/metrics.json").read_text())
     assert 0 <= metrics["accuracy"] <= 1 and set(metrics["per_class"]) == classes
+    # the headline figures only: a table that fits a terminal
+    shown = run(["dvc", "metrics", "show"], project).stdout
+    assert max(len(line) for line in shown.splitlines()) <= 150, shown
+    for column in ("accuracy", "macro_f1", "ece", "val_macro_f1", "train_s", "shipped", "latency_ms", "acc_delta"):
+        assert column in shown.splitlines()[0], column
+    assert len(shown.splitlines()) == 4  # header + train, evaluate, compress
 
     run_id = json.loads((project / "models/mlflow_run.json").read_text())["run_id"]
     client = MlflowClient(f"sqlite:///{project}/mlflow.db")
