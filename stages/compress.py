@@ -26,6 +26,7 @@ MODEL_DIR, OUT_DIR, DEPLOY_DIR = Path("models/finetuned"), Path("models/compress
 TEST, TRAIN = Path("data/clean/test.parquet"), Path("data/clean/train.parquet")
 AUGMENTED = Path("data/augmented/train.parquet")
 METRICS, PLOT_DATA = Path("metrics/compression.json"), Path("plots/compression.csv")
+HEADLINE = Path("metrics/headline/compress.json")  # the shipped variant: what `dvc metrics show` compares
 PLOT_PNG = Path("reports/compression_tradeoff.png")
 log = get_logger("compress")
 
@@ -66,6 +67,9 @@ def main() -> None:
         write_json(out.file(METRICS), {"shipped": winner, "reason": reason, "max_accuracy_drop": max_drop,
                                        "test_rows": len(texts), "settings": settings, "variants": results})
         write_csv(out.file(PLOT_DATA), tradeoff.plot_rows(results))
+        shipped = results[winner]
+        write_json(out.file(HEADLINE), {"shipped": winner, "latency_ms": round(shipped["latency_p50_ms_b1"], 2),
+                                        "acc_delta": round(shipped.get("delta_accuracy", 0.0), 4)})
         tradeoff.plot_tradeoff(results, results["fp32"]["accuracy"] - max_drop, winner, out.file(PLOT_PNG))
     deploy.log_compression(cfg, results, winner, reason, [METRICS, PLOT_DATA, PLOT_PNG], DEPLOY_DIR)
 

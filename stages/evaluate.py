@@ -22,12 +22,14 @@ from ftpipe.infra.io import read_json, write_csv, write_json
 from ftpipe.infra.logs import get_logger
 from ftpipe.infra.publish import publish
 from ftpipe.infra.stage import run_stage
+from ftpipe.tracking.identity import dvc_lock, log_datasets, set_note
 from ftpipe.tracking.runs import resume_run
 from ftpipe.training.batching import load_tokenized
 from ftpipe.training.models import load_classifier, load_tokenizer
 
 MODEL_DIR, TEST_IDS, TEST_TEXT = "models/finetuned", "data/tokenized/test.parquet", "data/clean/test.parquet"
 METRICS, REPORTS = "metrics/metrics.json", "reports/evaluate"
+HEADLINE = "metrics/headline/evaluate.json"  # what `dvc metrics show` and `dvc exp show` compare
 log = get_logger("evaluate")
 
 
@@ -47,6 +49,7 @@ def main() -> None:
     worst = confidently_wrong(labels, probs, cfg.evaluate.worst_examples)
     with publish() as out:  # the metrics, plot data and report appear together
         write_json(out.file(METRICS), report)
+        write_json(out.file(HEADLINE), {k: report[k] for k in ("accuracy", "macro_f1", "ece")})
         write_csv(out.file("plots/confusion.csv"), pd.DataFrame({"actual": [names[i] for i in labels],
                                                                  "predicted": [names[i] for i in preds]}))
         write_csv(out.file("plots/reliability.csv"), bins)
@@ -61,6 +64,10 @@ def main() -> None:
 
     with resume_run(cfg):
         mlflow.log_metrics(test_metrics(report))
+        log_datasets(cfg, {"test": Path(TEST_TEXT)})
+        mlflow.log_dict(dvc_lock(["clean", "augment", "tokenize", "train"]), "dvc/upstream_lock.json")
+        set_note({"Test": f"accuracy {report['accuracy']:.4f}, macro-F1 {report['macro_f1']:.4f}, ECE {ece:.4f} "
+                          f"on {len(labels):,} test texts"})
         mlflow.log_artifact(METRICS, "evaluate")
         mlflow.log_artifacts(REPORTS, "evaluate")
     log.info("test accuracy %.4f, macro-F1 %.4f, ECE %.4f on %d texts", report["accuracy"], report["macro_f1"],

@@ -23,7 +23,8 @@ from ftpipe.infra.io import read_json, write_csv, write_json
 from ftpipe.infra.logs import get_logger
 from ftpipe.infra.publish import publish
 from ftpipe.infra.stage import run_stage
-from ftpipe.tracking.runs import configure, log_upstream, start_train_run
+from ftpipe.tracking.identity import set_note
+from ftpipe.tracking.runs import configure, log_context, start_train_run
 from ftpipe.training import checkpoints
 from ftpipe.training import distributed as ddp
 from ftpipe.training.batching import TokenSplit
@@ -33,9 +34,10 @@ from ftpipe.training.methods import apply_method, method_report, save_model, set
 from ftpipe.training.models import load_classifier, load_tokenizer, model_source
 from ftpipe.training.optim import build_optimizer, build_scheduler
 
-DATA, LABELS = Path("data/tokenized"), Path("data/clean/labels.json")
+DATA, CLEAN, LABELS = Path("data/tokenized"), Path("data/clean"), Path("data/clean/labels.json")
 MODEL_DIR, CKPT_DIR = Path("models/finetuned"), Path("models/checkpoints")
 METRICS, CURVES, STEPS = "metrics/train.json", "plots/train_curves.csv", "plots/train_steps.csv"
+HEADLINE = "metrics/headline/train.json"  # what `dvc metrics show` and `dvc exp show` compare
 CURVES_PNG = Path("reports/train/curves.png")
 log = get_logger("train")
 
@@ -74,7 +76,7 @@ def main() -> None:
     with start_train_run(cfg, tags, resume_id=trainer.state.run_id) if ddp.is_main() else nullcontext() as run:
         if run is not None and trainer.state.run_id is None:
             mlflow.log_params({**flatten(cfg), "train.world_size": world, "train.global_batch_size": global_batch})
-            log_upstream()
+            log_context(cfg, names, {s: CLEAN / f"{s}.parquet" for s in ("train", "validation")})
         trainer.state.run_id = run.info.run_id if run is not None else trainer.state.run_id
         trainer.fit(data, pad_id, early_stopping=train.early_stopping,
                     trainable=lambda epoch: set_trainable(model, train, epoch),
@@ -113,11 +115,15 @@ def write_outputs(cfg, trainer: Trainer, tokenizer, names: list[str], n_train: i
         write_json(folder / "labels.json", {"names": names})
         lineage.record(folder, "train", [DATA, LABELS])
         write_json(out.file(METRICS), report)
+        write_json(out.file(HEADLINE), {"val_macro_f1": report["val_macro_f1"], "val_accuracy": report["val_accuracy"],
+                                        "train_s": report["seconds"]})
         write_csv(out.file(CURVES), history.drop(columns="trainable_params"))
         write_csv(out.file(STEPS), pd.DataFrame(state.steps, columns=["step", "train_loss", "lr"]))
         curves(history["epoch"].tolist(), {c: history[c].tolist() for c in ("train_loss", "val_loss", "val_accuracy")},
                out.dir(CURVES_PNG.parent) / CURVES_PNG.name, "Training curves")
     mlflow.log_metrics({f"best_{k}": v for k, v in report.items() if isinstance(v, (int, float))})
+    set_note({"Validation": f"best epoch {state.best_epoch} of {len(history)}: validation "
+                            f"{train.early_stopping.metric} {state.best:.4f}, trained in {report['seconds']:.0f} s"})
     for path in (METRICS, CURVES, STEPS, CURVES_PNG):
         mlflow.log_artifact(path, "train")
     if cfg.mlflow.log_model:

@@ -9,6 +9,7 @@ from omegaconf import OmegaConf
 
 from ftpipe.config.params import flatten
 from ftpipe.infra.logs import get_logger
+from ftpipe.tracking.identity import set_note
 from ftpipe.tracking.runs import resume_run
 
 PYFUNC_CODE = Path(__file__).with_name("pyfunc_model.py")
@@ -79,6 +80,9 @@ def log_compression(cfg, results: dict[str, dict], winner: str, reason: str, fil
         mlflow.log_metrics({f"compress.{n}.{k}": float(v) for n, r in results.items() for k, v in r.items()
                             if isinstance(v, (int, float)) and not isinstance(v, bool)})
         mlflow.set_tags({"compress.shipped": winner, "compress.reason": reason[:5000]})
+        r = results[winner]
+        set_note({"Shipped": f"`{winner}`: accuracy {r['accuracy']:.4f} ({r.get('delta_accuracy', 0):+.4f} vs fp32), "
+                             f"{r['latency_p50_ms_b1']:.1f} ms p50 at batch 1, {r['size_mb']:.1f} MB. {reason}"})
         for path in files:
             mlflow.log_artifact(str(path), artifact_path="compression")
         tags = {"variant": winner, **{k: f"{results[winner][k]:.6g}" for k in (

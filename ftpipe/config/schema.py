@@ -338,6 +338,7 @@ class Mlflow:
     run_name: str | None
     log_model: bool
     fallback_to_local: bool
+    system_metrics: int | None = num(1, default=10)
     artifact_location: str | None = None
 
 

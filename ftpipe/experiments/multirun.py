@@ -27,7 +27,7 @@ from ftpipe import ROOT
 from ftpipe.config.compose import write_params
 from ftpipe.experiments.interrupts import run_job_process
 from ftpipe.experiments.workspace import CODE
-from ftpipe.infra.errors import interrupt_on_sigterm
+from ftpipe.infra.errors import PipelineError, interrupt_on_sigterm
 from ftpipe.infra.logs import get_logger
 from ftpipe.tracking.runs import PARENT_ENV, configure, tracking_uri
 
@@ -35,6 +35,7 @@ from ftpipe.tracking.runs import PARENT_ENV, configure, tracking_uri
 JOB_FILES = [*CODE, "dvc.yaml", "data/raw", "data/samples", ".dvcignore"]
 TARGET = "evaluate"      # compress measures latency; not needed to rank a sweep
 OBJECTIVE = "val_macro_f1"
+FIXED_ENV = "FTPIPE_SWEEP_FIXED"  # the overrides every job of the multirun shares (JSON list)
 log = get_logger("multirun")
 # conf/hydra/launcher/ray.yaml shares its name with hydra-ray-launcher's schema, which Hydra then applies to it
 # (as wanted) with a deprecation warning on every composition
@@ -66,7 +67,7 @@ class SweepCallback(Callback):
         client.set_tag(self.parent_id, "sweep.kind", "hydra-multirun")
         SweepCallback.running = self
         # jobs read these from the environment: in-process with the basic launcher, inherited by launcher workers
-        job_env = {PARENT_ENV: self.parent_id, "MLFLOW_TRACKING_URI": self.uri}
+        job_env = {PARENT_ENV: self.parent_id, "MLFLOW_TRACKING_URI": self.uri, FIXED_ENV: json.dumps(self.spec.fixed)}
         os.environ.update(job_env)
         if "ray" in config.hydra.launcher:
             _configure_ray(config, job_env)
@@ -199,6 +200,14 @@ def _record_failure(job_dir: Path, cfg: DictConfig, name: str, error: str) -> No
     client.set_terminated(run_id, "FAILED")
 
 
+def job_name(number: int, overrides: list[str]) -> str:
+    """`job-<n>-<what varies>`: the job's overrides less those every job shares (FIXED_ENV), so the MLflow runs
+    table reads `job-3-seed=2,train.lr=0.0001`, not the data path each job repeats."""
+    fixed = set(json.loads(os.environ.get(FIXED_ENV, "[]")))
+    varying = [o for o in overrides if o not in fixed] or overrides
+    return f"job-{number}-" + ",".join(varying)[:200]
+
+
 def _flat(d: dict, prefix: str = "") -> dict:
     out = {}
     for k, v in d.items():
@@ -212,15 +221,43 @@ def main(config: DictConfig) -> float:
     hc = HydraConfig.get()
     job_dir = Path(hc.runtime.output_dir).resolve()
     cfg = _pipeline_cfg(config)
-    name = f"job-{hc.job.num}-" + ",".join(hc.overrides.task)[:200] if hc.mode.name == "MULTIRUN" else "job"
+    name = job_name(hc.job.num, list(hc.overrides.task)) if hc.mode.name == "MULTIRUN" else "job"
     prepare_job_dir(job_dir, cfg)
     return run_pipeline(job_dir, cfg, name)
+
+
+# the launchers that come with an optional extra: the module each needs, and the extra that installs it
+LAUNCHER_EXTRAS = {"ray": ("hydra_plugins.hydra_ray_launcher", "ray"),
+                   "submitit_local": ("hydra_plugins.hydra_submitit_launcher", "submitit"),
+                   "submitit_slurm": ("hydra_plugins.hydra_submitit_launcher", "submitit")}
+
+
+def check_launcher(args: list[str]) -> None:
+    """A launcher chosen without its optional extra: one line that says which extra to install."""
+    import importlib.util
+
+    for arg in args:
+        key, _, name = arg.partition("=")
+        if key.lstrip("+~") == "hydra/launcher" and name in LAUNCHER_EXTRAS:
+            module, extra = LAUNCHER_EXTRAS[name]
+            try:
+                found = importlib.util.find_spec(module) is not None
+            except ModuleNotFoundError:
+                found = False
+            if not found:
+                raise PipelineError(f"hydra/launcher={name}: the {extra} launcher is an optional extra; install it "
+                                    f"with pip install -e '.[{extra}]' (or choose hydra/launcher=basic or joblib)")
 
 
 def cli() -> None:
     """`python -m ftpipe.experiments.multirun` / `ftpipe-multirun`: main(), and if the multirun stops early (Ctrl-C,
     SIGTERM, an error) its MLflow runs are ended instead of staying RUNNING."""
     interrupt_on_sigterm()
+    try:
+        check_launcher(sys.argv[1:])
+    except PipelineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
     try:
         main()
     except BaseException as exc:

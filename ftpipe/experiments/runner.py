@@ -22,8 +22,9 @@ from ftpipe.experiments.report import REPORTS, SweepReport, finish
 from ftpipe.infra.errors import PipelineError
 from ftpipe.infra.io import read_json
 from ftpipe.infra.logs import get_logger
+from ftpipe.tracking.identity import git_state
 from ftpipe.tracking.owner import close_dead_runs, owner_tags
-from ftpipe.tracking.runs import PARENT_ENV, RUN_FILE, configure, git_tags
+from ftpipe.tracking.runs import PARENT_ENV, RUN_FILE, configure
 
 CHECKPOINTS = Path("models/checkpoints")
 log = get_logger("sweep")
@@ -131,7 +132,7 @@ def open_parent(client: Any, experiment_id: str, name: str, spec: SweepSpec, n_j
     parent = client.create_run(experiment_id, run_name=name, tags={
         PARENT_TAG: "parent", NAME_TAG: name, "sweep.axes": json.dumps(swept), "sweep.jobs": str(n_jobs),
         "sweep.metric": spec.metric, "sweep.mode": spec.mode, "sweep.target": spec.target,
-        "sweep.fixed": " ".join(spec.fixed), **git_tags(), **owner_tags()})
+        "sweep.fixed": " ".join(spec.fixed), **git_state(), **owner_tags()})
     for key, value in spec.params.items():
         client.log_param(parent.info.run_id, f"sweep.{key}", value)
     return parent.info.run_id

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import platform
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +19,7 @@ from ftpipe.config.params import flatten
 from ftpipe.infra.io import read_json, write_json
 from ftpipe.infra.logs import get_logger
 from ftpipe.tracking.faults import ERROR_TAG, close_orphaned_run, describe, ensure_reachable
+from ftpipe.tracking.identity import dvc_lock, git_state, log_datasets, run_name, set_note, train_note
 from ftpipe.tracking.owner import owner_tags
 
 RUN_FILE = Path("models/mlflow_run.json")
@@ -56,18 +56,6 @@ def configure(cfg: DictConfig) -> str:
     return mlflow.create_experiment(name, artifact_location=artifacts)
 
 
-def git_tags() -> dict[str, str]:
-    def git(*args: str) -> str:
-        try:
-            return subprocess.run(["git", *args], capture_output=True, text=True, timeout=10).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return ""
-
-    commit = git("rev-parse", "HEAD")
-    dirty = git("status", "--porcelain", "--untracked-files=no")
-    return {"git.commit": commit or "unknown", "git.dirty": str(bool(dirty)).lower()}
-
-
 def version_tags() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -91,7 +79,8 @@ def start_train_run(cfg: DictConfig, tags: dict[str, Any], resume_id: str | None
 
     experiment_id = configure(cfg)
     if resume_id:
-        with _ending_failed(mlflow.start_run(run_id=resume_id)) as run:
+        with _ending_failed(mlflow.start_run(run_id=resume_id, log_system_metrics=bool(cfg.mlflow.system_metrics))
+                            ) as run:
             write_json(RUN_FILE, {"run_id": run.info.run_id, "experiment_id": experiment_id,
                                   "tracking_uri": mlflow.get_tracking_uri()})
             log.info("MLflow run %s resumed", resume_id)
@@ -99,10 +88,13 @@ def start_train_run(cfg: DictConfig, tags: dict[str, Any], resume_id: str | None
         return
     close_orphaned_run(RUN_FILE)
     parent = os.environ.get(PARENT_ENV)
-    run_name = os.environ.get("FTPIPE_RUN_NAME") or cfg.mlflow.get("run_name")
-    all_tags = {**git_tags(), **version_tags(), **{k: str(v) for k, v in tags.items()}}
-    with _ending_failed(mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=all_tags,
-                                         parent_run_id=parent, nested=bool(parent))) as run:
+    all_tags = {**git_state(), **version_tags(), **{k: str(v) for k, v in tags.items()}}
+    system = cfg.mlflow.system_metrics
+    if system:  # CPU, memory (and GPU where pynvml sees one) sampled by MLflow while the run is open
+        mlflow.set_system_metrics_sampling_interval(system)
+    with _ending_failed(mlflow.start_run(experiment_id=experiment_id, run_name=run_name(cfg), tags=all_tags,
+                                         parent_run_id=parent, nested=bool(parent),
+                                         log_system_metrics=bool(system))) as run:
         write_json(RUN_FILE, {"run_id": run.info.run_id, "experiment_id": experiment_id,
                               "tracking_uri": mlflow.get_tracking_uri()})
         log.info("MLflow run %s in %s", run.info.run_id, mlflow.get_tracking_uri())
@@ -156,3 +148,16 @@ def log_upstream() -> None:
     for stage, paths in present.items():
         for path in paths:
             mlflow.log_artifact(path, stage)
+
+
+def log_context(cfg: DictConfig, names: list[str], splits: dict[str, Path]) -> None:
+    """What a new model's run starts with: the data stages' reports, the splits as datasets, the description's
+    data and recipe, and dvc.lock's entries (with hashes) of the stages that made its inputs."""
+    import mlflow
+    import pandas as pd
+
+    log_upstream()
+    log_datasets(cfg, splits)
+    rows = {split: len(pd.read_parquet(path, columns=["label"])) for split, path in splits.items()}
+    set_note(train_note(cfg, rows, names))
+    mlflow.log_dict(dvc_lock(list(UPSTREAM_REPORTS)), "dvc/upstream_lock.json")

@@ -87,7 +87,10 @@ def latest(directory: Path, fingerprint_: str) -> dict[str, Any] | None:
         try:  # tensors, containers and plain values only: a pickled object in the file is refused, never run
             state = torch.load(state_file, map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as exc:
-            log.warning("%s: not loaded (%s); it is ignored", state_file, str(exc).splitlines()[0][:200])
+            # torch's message is a multi-line how-to for loading it unsafely: say what it means here instead
+            log.warning("%s: not loaded: it holds pickled objects, not only tensors (an older ftpipe's checkpoint, "
+                        "or a file from elsewhere); it is ignored and training starts fresh", state_file)
+            log.debug("torch.load: %s", exc)
             continue
         if state.get("fingerprint") == fingerprint_:
             return state

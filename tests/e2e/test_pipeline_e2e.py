@@ -6,6 +6,7 @@ import json
 import pytest
 from mlflow.tracking import MlflowClient
 
+from ftpipe.tracking.identity import git_state
 from tests.helpers.faults import TIMING_KEYS
 from tests.helpers.project import ROOT, STAGES, compose_params, run
 
@@ -31,6 +32,12 @@ def check_first_run(project, output: str, classes: set[str]) -> dict:
         assert (project / out).exists(), out
     metrics = json.loads((project / "metrics/metrics.json").read_text())
     assert 0 <= metrics["accuracy"] <= 1 and set(metrics["per_class"]) == classes
+    # the headline figures only: a table that fits a terminal
+    shown = run(["dvc", "metrics", "show"], project).stdout
+    assert max(len(line) for line in shown.splitlines()) <= 150, shown
+    for column in ("accuracy", "macro_f1", "ece", "val_macro_f1", "train_s", "shipped", "latency_ms", "acc_delta"):
+        assert column in shown.splitlines()[0], column
+    assert len(shown.splitlines()) == 4  # header + train, evaluate, compress
 
     run_id = json.loads((project / "models/mlflow_run.json").read_text())["run_id"]
     client = MlflowClient(f"sqlite:///{project}/mlflow.db")
@@ -43,8 +50,26 @@ def check_first_run(project, output: str, classes: set[str]) -> dict:
                 "clean.rows_kept"):
         assert key in mlrun.data.metrics, key
     assert mlrun.data.metrics["test_accuracy"] == pytest.approx(metrics["accuracy"])
-    assert {"evaluate", "train", "compression"} <= {a.path for a in client.list_artifacts(run_id)}
+    assert {"evaluate", "train", "compression", "dvc"} <= {a.path for a in client.list_artifacts(run_id)}
+    check_run_identity(mlrun, project)
     return mlrun.data.params
+
+
+def check_run_identity(mlrun, project) -> None:
+    """A person recognises the run: its name, its markdown description, its datasets, its git state."""
+    assert mlrun.info.run_name.startswith("rotten_tomatoes_corpus_full-") and mlrun.info.run_name.endswith(
+        "-full-lr5e-05-s42"), mlrun.info.run_name
+    note = mlrun.data.tags["mlflow.note.content"]
+    sections = ["### Data", "### Recipe", "### Validation", "### Test", "### Shipped"]
+    assert [note.index(s) for s in sections] == sorted(note.index(s) for s in sections), note
+    assert "seed 42" in note and "macro-F1" in note and "ms p50" in note
+    inputs = {d.tags[0].value: d.dataset for d in mlrun.inputs.dataset_inputs}
+    assert set(inputs) == {"train", "validation", "test"}
+    assert all(d.digest and "rotten_tomatoes_corpus_full" in d.source for d in inputs.values())
+    assert len({d.digest for d in inputs.values()}) == 3 and inputs["train"].name == "rotten_tomatoes_corpus_full-train"
+    # dvc.lock, params.yaml and metrics/ were rewritten by the pipeline, not by a person
+    assert mlrun.data.tags["git.dirty"] == "false", mlrun.data.tags.get("git.dirty_files")
+    assert any(key.startswith("system/cpu") for key in mlrun.data.metrics), sorted(mlrun.data.metrics)
 
 
 def test_dvc_repro_end_to_end_reruns_exactly_what_changed_and_repeats_to_the_byte(tmp_path, project, tiny_model_dir):
@@ -56,13 +81,17 @@ def test_dvc_repro_end_to_end_reruns_exactly_what_changed_and_repeats_to_the_byt
     second = tmp_path / "second"
     shutil.copytree(project, second)
     tiny = [*TINY_RUN, f"model.name_or_path={tiny_model_dir}", "train.epochs=2", "mlflow.log_model=false",
-            "compress.variants=[fp32,torch_int8,onnx_int8]", "compress.latency.isolate=false"]
+            "compress.variants=[fp32,torch_int8,onnx_int8]", "compress.latency.isolate=false",
+            "mlflow.system_metrics=1"]
+    run(["git", "add", "-A"], project)  # a person's commit: later edits by the pipeline must not make it dirty
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "project"], project)
     compose_params(project, *tiny)
     check_first_run(project, repro(project), {"fresh", "rotten"})
 
     assert ran_stages(repro(project)) == []                    # nothing changed: nothing runs
     with open(project / "ftpipe/training/loop.py", "a") as code:  # an edit to library code the stages import
         code.write("\n# an edit\n")
+    assert git_state(project)["git.dirty_files"] == "ftpipe/training/loop.py"  # a person's edit is dirt
     status = run(["dvc", "status", "--json"], project).stdout
     assert set(json.loads(status)) == {"tokenize", "train", "evaluate", "compress"}  # its importers, no other
     (project / "ftpipe/training/loop.py").write_text((ROOT / "ftpipe/training/loop.py").read_text())

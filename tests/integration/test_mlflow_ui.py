@@ -106,3 +106,59 @@ def _check_compare_page(page, base: str, exp_id: str, parent_id: str, ids: dict[
     page.get_by_text("ui-sweep").first.wait_for()
     # the page scrolls inside a panel, so full_page screenshots miss the metrics table unless it is scrolled to
     page.get_by_text(f"{CHILDREN['job-lr5e-05'][1]}").first.scroll_into_view_if_needed()
+
+
+def _make_identified_run(db, tmp_path) -> tuple[str, str, str]:
+    """A run as train and evaluate write it: its name, datasets and description from ftpipe.tracking.identity."""
+    import mlflow
+    import pandas as pd
+    from omegaconf import OmegaConf
+
+    from ftpipe.tracking.identity import log_datasets, run_name, set_note, train_note
+
+    source = tmp_path / "reviews.csv"
+    source.write_text("text,label\n")
+    cfg = OmegaConf.create({"seed": 5, "data": {"path": str(source)}, "model": {"name_or_path": "bert-base-uncased"},
+                            "mlflow": {"run_name": None},
+                            "train": {"lr": 3e-5, "method": {"name": "full", "lr": None}, "epochs": 2,
+                                      "batch_size": 16, "scheduler": "linear", "warmup_ratio": 0.06,
+                                      "optimizer": "adamw", "precision": "fp32"}})
+    splits = {}
+    for split, n in (("train", 40), ("validation", 10), ("test", 10)):
+        splits[split] = tmp_path / f"{split}.parquet"
+        pd.DataFrame({"text": [f"{split} review {i}" for i in range(n)], "label": [i % 2 for i in range(n)]}
+                     ).to_parquet(splits[split])
+    mlflow.set_tracking_uri(f"sqlite:///{db}")
+    exp_id = mlflow.create_experiment("identity-check", artifact_location=(tmp_path / "mlartifacts").as_uri())
+    os.environ.pop("FTPIPE_RUN_NAME", None)
+    with mlflow.start_run(experiment_id=exp_id, run_name=run_name(cfg)) as active:
+        log_datasets(cfg, splits)
+        set_note(train_note(cfg, {"train": 40, "validation": 10}, ["neg", "pos"]))
+        set_note({"Test": "accuracy 0.9000, macro-F1 0.8990, ECE 0.0400 on 10 test texts"})
+    return exp_id, active.info.run_id, run_name(cfg)
+
+
+@pytest.mark.slow  # a server and a browser
+def test_mlflow_ui_shows_a_run_s_name_datasets_and_description(tmp_path):
+    sync_playwright = _browser_or_skip()
+    db = tmp_path / "mlflow.db"
+    exp_id, run_id, name = _make_identified_run(db, tmp_path)
+    assert name == "reviews-bert-base-uncased-full-lr3e-05-s5"
+    with mlflow_server(db, tmp_path) as base:
+        ARTIFACTS.mkdir(exist_ok=True)
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+            try:
+                page = browser.new_page(viewport={"width": 1600, "height": 1000})
+                page.set_default_timeout(60_000)
+                page.goto(f"{base}/#/experiments/{exp_id}/runs")
+                page.get_by_text(name, exact=True).first.wait_for()
+                page.get_by_text("reviews-train (").first.wait_for()  # the Dataset column: name (digest)
+                page.screenshot(path=str(ARTIFACTS / "mlflow_ui_identity_runs.png"), full_page=True)
+                page.goto(f"{base}/#/experiments/{exp_id}/runs/{run_id}")
+                page.get_by_text("macro-F1 0.8990", exact=False).first.wait_for()  # the description, rendered
+                page.get_by_text("method full, 2 epochs", exact=False).first.wait_for()
+                page.get_by_text("reviews-train").first.wait_for()  # Datasets used (the others behind "+2")
+                page.screenshot(path=str(ARTIFACTS / "mlflow_ui_identity_run.png"), full_page=True)
+            finally:
+                browser.close()
