@@ -82,7 +82,8 @@ class SweepCallback(Callback):
         if SweepCallback.running is not self:
             return
         SweepCallback.running = None
-        os.environ.pop(PARENT_ENV, None)
+        for name in (PARENT_ENV, FIXED_ENV):
+            os.environ.pop(name, None)
         client = MlflowClient(self.uri)
         kids = children(client, client.get_run(self.parent_id))
         failed = sum(k.info.status != "FINISHED" for k in kids)
@@ -99,7 +100,8 @@ class SweepCallback(Callback):
         from ftpipe.experiments.interrupts import abort_parent
 
         SweepCallback.running = None
-        os.environ.pop(PARENT_ENV, None)
+        for name in (PARENT_ENV, FIXED_ENV):
+            os.environ.pop(name, None)
         abort_parent(MlflowClient(self.uri), self.parent_id, exc, self.spec)
 
 
