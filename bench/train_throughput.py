@@ -95,12 +95,16 @@ def run_pipeline(spec: dict, data: dict) -> dict:
     from omegaconf import OmegaConf
 
     project = Path(spec["scratch"])
+    for folder in ("data/tokenized", "data/clean"):
+        (project / folder).mkdir(parents=True, exist_ok=True)
     for split in ("train", "validation"):
-        ids = pipeline_ids(spec["model"], data[split][0])
-        (project / "data/tokenized").mkdir(parents=True, exist_ok=True)
-        pd.DataFrame({"input_ids": ids, "label": data[split][1], "length": [len(x) for x in ids]}).to_parquet(
+        texts, labels = data[split]
+        ids = pipeline_ids(spec["model"], texts)
+        pd.DataFrame({"input_ids": ids, "label": labels, "length": [len(x) for x in ids]}).to_parquet(
             project / f"data/tokenized/{split}.parquet", index=False)
-    (project / "data/clean").mkdir(parents=True, exist_ok=True)
+        # the clean split as well: train logs it to MLflow as the run's dataset
+        pd.DataFrame({"text": texts, "label": labels, "source_row": range(1, len(texts) + 1)}).to_parquet(
+            project / f"data/clean/{split}.parquet", index=False)
     (project / "data/clean/labels.json").write_text(json.dumps({"names": LABELS}))
     cfg = OmegaConf.load(ROOT / "params.yaml")
     for key, value in {"model.name_or_path": spec["model"], "seed": spec["seed"], "train.epochs": spec["epochs"],

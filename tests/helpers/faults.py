@@ -30,7 +30,7 @@ def texts(n: int, marker: str | None = None, every: int = 7) -> tuple[list[str],
 
 def make_workspace(root: Path, model_dir: Path, *overrides: str, n_train: int = 200, n_val: int = 40,
                    marker: str | None = None, every: int = 7) -> Path:
-    """root/ with params.yaml, data/clean/labels.json and data/tokenized/*.parquet for `model_dir`."""
+    """root/ with params.yaml, data/clean/{labels.json,*.parquet} and data/tokenized/*.parquet for `model_dir`."""
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
@@ -41,7 +41,9 @@ def make_workspace(root: Path, model_dir: Path, *overrides: str, n_train: int = 
         path = root / "data/tokenized" / f"{split}.parquet"
         path.parent.mkdir(parents=True, exist_ok=True)
         pd.DataFrame({"input_ids": ids, "label": labels, "length": [len(x) for x in ids]}).to_parquet(path)
-    (root / "data/clean").mkdir(parents=True, exist_ok=True)
+        (root / "data/clean").mkdir(parents=True, exist_ok=True)  # the texts too: train logs them as datasets
+        pd.DataFrame({"text": split_texts, "label": labels, "source_row": range(1, n + 1)}).to_parquet(
+            root / "data/clean" / f"{split}.parquet")
     (root / "data/clean/labels.json").write_text(json.dumps({"names": ["neg", "pos"]}))
     cfg = compose_config([f"model.name_or_path={model_dir}", *FAST_TRAIN, *overrides])
     write_params(cfg, root / "params.yaml")
