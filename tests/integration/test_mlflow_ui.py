@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
@@ -39,6 +41,21 @@ def _browser_or_skip():
     return sync_playwright
 
 
+@contextmanager
+def _ui_page(sync_playwright, db: Path, workdir: Path) -> Iterator[tuple[object, str]]:
+    """(a page of headless Chromium, the base URL of an `mlflow server` on `db`)."""
+    with mlflow_server(db, workdir) as base, sync_playwright() as pw:
+        ARTIFACTS.mkdir(exist_ok=True)
+        # launch() already gives the browser a fresh temporary profile (it refuses --user-data-dir)
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page.set_default_timeout(60_000)
+            yield page, base
+        finally:
+            browser.close()
+
+
 def _make_sweep(uri: str) -> tuple[str, str, dict[str, str]]:
     """A parent run as the sweep writes it, and two finished child runs with params and metrics."""
     from mlflow.tracking import MlflowClient
@@ -66,20 +83,11 @@ def test_mlflow_ui_shows_parent_children_and_metrics(tmp_path):
     sync_playwright = _browser_or_skip()
     db = tmp_path / "mlflow.db"
     exp_id, parent_id, ids = _make_sweep(f"sqlite:///{db}")
-    with mlflow_server(db, tmp_path) as base:
-        ARTIFACTS.mkdir(exist_ok=True)
-        with sync_playwright() as pw:
-            # launch() already gives the browser a fresh temporary profile (it refuses --user-data-dir)
-            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
-            try:
-                page = browser.new_page(viewport={"width": 1600, "height": 1000})
-                page.set_default_timeout(60_000)
-                _check_runs_page(page, base, exp_id)
-                page.screenshot(path=str(ARTIFACTS / "mlflow_ui_runs.png"), full_page=True)
-                _check_compare_page(page, base, exp_id, parent_id, ids)
-                page.screenshot(path=str(ARTIFACTS / "mlflow_ui.png"), full_page=True)
-            finally:
-                browser.close()
+    with _ui_page(sync_playwright, db, tmp_path) as (page, base):
+        _check_runs_page(page, base, exp_id)
+        page.screenshot(path=str(ARTIFACTS / "mlflow_ui_runs.png"), full_page=True)
+        _check_compare_page(page, base, exp_id, parent_id, ids)
+        page.screenshot(path=str(ARTIFACTS / "mlflow_ui.png"), full_page=True)
     assert (ARTIFACTS / "mlflow_ui.png").stat().st_size > 10_000
 
 
@@ -144,21 +152,13 @@ def test_mlflow_ui_shows_a_run_s_name_datasets_and_description(tmp_path):
     db = tmp_path / "mlflow.db"
     exp_id, run_id, name = _make_identified_run(db, tmp_path)
     assert name == "reviews-bert-base-uncased-full-lr3e-05-s5"
-    with mlflow_server(db, tmp_path) as base:
-        ARTIFACTS.mkdir(exist_ok=True)
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
-            try:
-                page = browser.new_page(viewport={"width": 1600, "height": 1000})
-                page.set_default_timeout(60_000)
-                page.goto(f"{base}/#/experiments/{exp_id}/runs")
-                page.get_by_text(name, exact=True).first.wait_for()
-                page.get_by_text("reviews-train (").first.wait_for()  # the Dataset column: name (digest)
-                page.screenshot(path=str(ARTIFACTS / "mlflow_ui_identity_runs.png"), full_page=True)
-                page.goto(f"{base}/#/experiments/{exp_id}/runs/{run_id}")
-                page.get_by_text("macro-F1 0.8990", exact=False).first.wait_for()  # the description, rendered
-                page.get_by_text("method full, 2 epochs", exact=False).first.wait_for()
-                page.get_by_text("reviews-train").first.wait_for()  # Datasets used (the others behind "+2")
-                page.screenshot(path=str(ARTIFACTS / "mlflow_ui_identity_run.png"), full_page=True)
-            finally:
-                browser.close()
+    with _ui_page(sync_playwright, db, tmp_path) as (page, base):
+        page.goto(f"{base}/#/experiments/{exp_id}/runs")
+        page.get_by_text(name, exact=True).first.wait_for()
+        page.get_by_text("reviews-train (").first.wait_for()  # the Dataset column: name (digest)
+        page.screenshot(path=str(ARTIFACTS / "mlflow_ui_identity_runs.png"), full_page=True)
+        page.goto(f"{base}/#/experiments/{exp_id}/runs/{run_id}")
+        page.get_by_text("macro-F1 0.8990", exact=False).first.wait_for()  # the description, rendered
+        page.get_by_text("method full, 2 epochs", exact=False).first.wait_for()
+        page.get_by_text("reviews-train").first.wait_for()  # Datasets used (the others behind "+2")
+        page.screenshot(path=str(ARTIFACTS / "mlflow_ui_identity_run.png"), full_page=True)
