@@ -69,7 +69,7 @@ def main() -> None:
         write_csv(out.file(PLOT_DATA), tradeoff.plot_rows(results))
         shipped = results[winner]
         write_json(out.file(HEADLINE), {"shipped": winner, "latency_ms": round(shipped["latency_p50_ms_b1"], 2),
-                                        "acc_delta": round(shipped.get("delta_accuracy", 0.0), 4)})
+                                        "acc_delta": round(shipped["delta_accuracy"], 4)})
         tradeoff.plot_tradeoff(results, results["fp32"]["accuracy"] - max_drop, winner, out.file(PLOT_PNG))
     deploy.log_compression(cfg, results, winner, reason, [METRICS, PLOT_DATA, PLOT_PNG], DEPLOY_DIR)
 

@@ -81,7 +81,7 @@ def log_compression(cfg, results: dict[str, dict], winner: str, reason: str, fil
                             if isinstance(v, (int, float)) and not isinstance(v, bool)})
         mlflow.set_tags({"compress.shipped": winner, "compress.reason": reason[:5000]})
         r = results[winner]
-        set_note({"Shipped": f"`{winner}`: accuracy {r['accuracy']:.4f} ({r.get('delta_accuracy', 0):+.4f} vs fp32), "
+        set_note({"Shipped": f"`{winner}`: accuracy {r['accuracy']:.4f} ({r['delta_accuracy']:+.4f} vs fp32), "
                              f"{r['latency_p50_ms_b1']:.1f} ms p50 at batch 1, {r['size_mb']:.1f} MB. {reason}"})
         for path in files:
             mlflow.log_artifact(str(path), artifact_path="compression")
