@@ -15,13 +15,14 @@ from sklearn.metrics import confusion_matrix
 
 from ftpipe.config.params import load_params
 from ftpipe.evaluation import plots
-from ftpipe.evaluation.metrics import calibration, classification_metrics, confidently_wrong, per_class, test_metrics
+from ftpipe.evaluation.metrics import calibration, classification_metrics, confidently_wrong, per_class
 from ftpipe.evaluation.predict import predict_probs
 from ftpipe.infra import lineage
 from ftpipe.infra.io import read_json, write_csv, write_json
 from ftpipe.infra.logs import get_logger
 from ftpipe.infra.publish import publish
 from ftpipe.infra.stage import run_stage
+from ftpipe.tracking import keys
 from ftpipe.tracking.identity import dvc_lock, log_datasets, set_note
 from ftpipe.tracking.runs import resume_run
 from ftpipe.training.batching import load_tokenized
@@ -63,7 +64,7 @@ def main() -> None:
                           ece, reports / "reliability.png")
 
     with resume_run(cfg):
-        mlflow.log_metrics(test_metrics(report))
+        mlflow.log_metrics(keys.test(report))
         log_datasets(cfg, {"test": Path(TEST_TEXT)})
         mlflow.log_dict(dvc_lock(["clean", "augment", "tokenize", "train"]), "dvc/upstream_lock.json")
         set_note({"Test": f"accuracy {report['accuracy']:.4f}, macro-F1 {report['macro_f1']:.4f}, ECE {ece:.4f} "

@@ -23,6 +23,7 @@ from ftpipe.infra.io import read_json, write_csv, write_json
 from ftpipe.infra.logs import get_logger
 from ftpipe.infra.publish import publish
 from ftpipe.infra.stage import run_stage
+from ftpipe.tracking import keys
 from ftpipe.tracking.identity import set_note
 from ftpipe.tracking.runs import configure, log_context, start_train_run
 from ftpipe.training import checkpoints
@@ -92,13 +93,12 @@ def main() -> None:
 
 
 def log_step(point: dict) -> None:
-    mlflow.log_metrics({"step_train_loss": point["train_loss"], "lr": point["lr"]}, step=point["step"])
+    mlflow.log_metrics(keys.step(point["train_loss"], point["lr"]), step=point["step"])
 
 
 def log_epoch(row: dict) -> None:
-    values = {k: v for k, v in row.items() if k != "epoch"}
-    mlflow.log_metrics(values, step=row["epoch"])
-    log.info("epoch %d: %s", row["epoch"], values)
+    mlflow.log_metrics(keys.epoch(row), step=row["epoch"])
+    log.info("epoch %d: %s", row["epoch"], {k: v for k, v in row.items() if k != "epoch"})
 
 
 def write_outputs(cfg, trainer: Trainer, tokenizer, names: list[str], n_train: int, base_loader) -> None:
@@ -121,7 +121,7 @@ def write_outputs(cfg, trainer: Trainer, tokenizer, names: list[str], n_train: i
         write_csv(out.file(STEPS), pd.DataFrame(state.steps, columns=["step", "train_loss", "lr"]))
         curves(history["epoch"].tolist(), {c: history[c].tolist() for c in ("train_loss", "val_loss", "val_accuracy")},
                out.dir(CURVES_PNG.parent) / CURVES_PNG.name, "Training curves")
-    mlflow.log_metrics({f"best_{k}": v for k, v in report.items() if isinstance(v, (int, float))})
+    mlflow.log_metrics(keys.summary(report))
     set_note({"Validation": f"best epoch {state.best_epoch} of {len(history)}: validation "
                             f"{train.early_stopping.metric} {state.best:.4f}, trained in {report['seconds']:.0f} s"})
     for path in (METRICS, CURVES, STEPS, CURVES_PNG):

@@ -9,6 +9,7 @@ from omegaconf import OmegaConf
 
 from ftpipe.config.params import flatten
 from ftpipe.infra.logs import get_logger
+from ftpipe.tracking import keys
 from ftpipe.tracking.identity import set_note
 from ftpipe.tracking.runs import resume_run
 
@@ -77,8 +78,7 @@ def log_compression(cfg, results: dict[str, dict], winner: str, reason: str, fil
     with resume_run(cfg):
         # a dict artifact, not params: MLflow refuses to change a param when compress reruns in the same run
         mlflow.log_dict(flatten(OmegaConf.to_container(c)), "compression/config.json")
-        mlflow.log_metrics({f"compress.{n}.{k}": float(v) for n, r in results.items() for k, v in r.items()
-                            if isinstance(v, (int, float)) and not isinstance(v, bool)})
+        mlflow.log_metrics(keys.compression(results, winner))
         mlflow.set_tags({"compress.shipped": winner, "compress.reason": reason[:5000]})
         r = results[winner]
         set_note({"Shipped": f"`{winner}`: accuracy {r['accuracy']:.4f} ({r['delta_accuracy']:+.4f} vs fp32), "

@@ -58,9 +58,3 @@ def confidently_wrong(labels: np.ndarray, probs: np.ndarray, k: int) -> np.ndarr
     preds = probs.argmax(axis=1)
     wrong = np.flatnonzero(preds != labels)
     return wrong[np.argsort(-probs[wrong, preds[wrong]], kind="stable")][:k]
-
-
-def test_metrics(report: dict) -> dict[str, float]:
-    """A test report (metrics/metrics.json) as MLflow metrics: `test_<metric>` and `test_<class>_<metric>`."""
-    values = {f"test_{k}": v for k, v in report.items() if isinstance(v, float)}
-    return values | {f"test_{c}_{k}": v for c, m in report.get("per_class", {}).items() for k, v in m.items()}

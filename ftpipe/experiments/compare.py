@@ -19,13 +19,14 @@ from ftpipe.experiments.store import client, find_sweep, get_run, list_sweeps, s
 from ftpipe.infra.errors import PipelineError
 from ftpipe.infra.io import write_csv
 from ftpipe.infra.stage import run_stage
+from ftpipe.tracking import keys
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p = OneLineParser(prog="python -m ftpipe.experiments.compare", description=__doc__.split("\n")[0])
     p.add_argument("what", choices=["sweeps", "sweep", "runs"])
     p.add_argument("refs", nargs="*", help="sweep name or parent run id (sweep); run ids (runs)")
-    p.add_argument("--metric", help="metric that ranks / is compared (default: the sweep's, or best_val_macro_f1)")
+    p.add_argument("--metric", help="metric that ranks / is compared (default: the sweep's, or val/best_macro_f1)")
     p.add_argument("--mode", choices=["max", "min"])
     p.add_argument("--metrics", help="comma-separated metric columns (default: "
                    + ",".join(ranking.DEFAULT_METRICS) + ")")
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
             raise PipelineError("compare runs: give at least two run ids")
         runs = [get_run(mlc, ref) for ref in args.refs]
         df = ranking.runs_frame(runs)
-        metric = args.metric or "best_val_macro_f1"
+        metric = args.metric or keys.RANK
         ranking.metric_or_fail(df, metric)
         shown = [m for m in dict.fromkeys([metric, *(metrics or ranking.DEFAULT_METRICS)]) if f"metric:{m}" in df]
         table = ranking.with_delta(ranking.display(df, ranking.varying_params(df), shown), metric)

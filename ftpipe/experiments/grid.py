@@ -17,6 +17,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from ftpipe.config.compose import CONF_DIR, compose_config
 from ftpipe.infra.errors import PipelineError
+from ftpipe.tracking import keys
 
 SPEC_DIR = CONF_DIR / "sweep"
 SPEC_KEYS = {"params", "fixed", "metric", "mode", "target"}
@@ -27,7 +28,7 @@ STAGES = ("clean", "augment", "tokenize", "train", "evaluate", "compress")
 class SweepSpec:
     params: dict[str, str] = field(default_factory=dict)  # key -> Hydra sweep value, e.g. "1e-5,3e-5"
     fixed: list[str] = field(default_factory=list)        # overrides every job gets
-    metric: str = "best_val_macro_f1"                    # validation, so the test split stays unseen
+    metric: str = keys.RANK                                # validation, so the test split stays unseen
     mode: str = "max"
     target: str = "evaluate"                             # compress measures latency: not needed to rank
 

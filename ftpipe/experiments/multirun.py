@@ -161,15 +161,15 @@ def log_restored_evaluation(job_dir: Path, uri: str) -> None:
     deterministic rerun), so the test metrics never reached this job's run: log them from metrics/metrics.json."""
     from mlflow.tracking import MlflowClient
 
-    from ftpipe.evaluation.metrics import test_metrics
+    from ftpipe.tracking import keys
 
     run_file, report_file = job_dir / "models" / "mlflow_run.json", job_dir / "metrics" / "metrics.json"
     if not (run_file.is_file() and report_file.is_file()):
         return
     client, run_id = MlflowClient(uri), json.loads(run_file.read_text())["run_id"]
-    if "test_accuracy" in client.get_run(run_id).data.metrics:
+    if "test/accuracy" in client.get_run(run_id).data.metrics:
         return  # evaluate ran and logged
-    for key, value in test_metrics(json.loads(report_file.read_text())).items():  # as evaluate logs them
+    for key, value in keys.test(json.loads(report_file.read_text())).items():  # as evaluate logs them
         client.log_metric(run_id, key, float(value))
     client.set_tag(run_id, "sweep.evaluate", "restored from DVC's run cache; metrics logged from metrics/metrics.json")
 

@@ -1,6 +1,6 @@
 """Compare MLflow runs: the params that differ, the metrics side by side, and a sweep's ranking.
 
-Ranking uses a validation metric by default (`best_val_macro_f1`), so the test split is only reported,
+Ranking uses a validation metric by default (`val/best_macro_f1`), so the test split is only reported,
 never used to choose. Repeats of one setting under different seeds are averaged into groups.
 """
 from __future__ import annotations
@@ -14,9 +14,9 @@ from urllib.parse import quote
 import pandas as pd
 
 from ftpipe.infra.errors import PipelineError
+from ftpipe.tracking import keys
 
-DEFAULT_METRICS = ["best_val_macro_f1", "best_val_accuracy", "test_accuracy", "test_macro_f1", "test_ece",
-                   "best_seconds"]
+DEFAULT_METRICS = [keys.RANK, "val/best_accuracy", "test/accuracy", "test/macro_f1", "test/ece", "train/seconds"]
 PARENT_TAG, NAME_TAG = "sweep.role", "sweep.name"
 UI = "http://127.0.0.1:5000"  # `make ui`
 

@@ -28,7 +28,7 @@ class SweepReport:
 def sweep_report(client: Any, parent: Any, metric: str | None = None, mode: str | None = None,
                  metrics: list[str] | None = None) -> SweepReport:
     tags = parent.data.tags
-    metric = metric or tags.get("sweep.metric", "best_val_macro_f1")
+    metric = metric or tags.get("sweep.metric", ranking.DEFAULT_METRICS[0])
     mode = mode or tags.get("sweep.mode", "max")
     axes = json.loads(tags.get("sweep.axes", "[]"))
     df = ranking.runs_frame(children(client, parent))

@@ -22,7 +22,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("items", nargs="*", metavar="SPEC | key=values",
                    help="a spec name in conf/sweep/ (or a .yaml path), then overrides such as train.lr=1e-5,3e-5")
     p.add_argument("--name", help="sweep name (default: the spec's); a timestamp is appended")
-    p.add_argument("--metric", help="MLflow metric that ranks the runs (default: the spec's, or best_val_macro_f1)")
+    p.add_argument("--metric", help="MLflow metric that ranks the runs (default: the spec's, or val/best_macro_f1)")
     p.add_argument("--mode", choices=["max", "min"], help="whether a higher or lower metric is better")
     p.add_argument("--target", choices=STAGES, help="last stage each job runs (default: evaluate)")
     p.add_argument("--dry-run", action="store_true", help="print the jobs and stop")

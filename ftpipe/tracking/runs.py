@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 from ftpipe.config.params import flatten
 from ftpipe.infra.io import read_json, write_json
 from ftpipe.infra.logs import get_logger
+from ftpipe.tracking import keys
 from ftpipe.tracking.faults import ERROR_TAG, close_orphaned_run, describe, ensure_reachable
 from ftpipe.tracking.identity import dvc_lock, git_state, log_datasets, run_name, set_note, train_note
 from ftpipe.tracking.owner import owner_tags
@@ -137,14 +138,13 @@ def _ending_failed(active: Any) -> Iterator[Any]:
 
 
 def log_upstream() -> None:
-    """Into the active run: each data stage's metrics as `<stage>.<key>`, and its report files as artefacts."""
+    """Into the active run: each data stage's metrics as `data/<stage>/<key>`, and its report files as artefacts."""
     import mlflow
 
     present = {stage: [p for p in paths if Path(p).is_file()] for stage, paths in UPSTREAM_REPORTS.items()}
     for stage, paths in present.items():
         for path in (p for p in paths if p.startswith("metrics/")):
-            mlflow.log_metrics({f"{stage}.{k}": float(v) for k, v in flatten(read_json(path)).items()
-                                if isinstance(v, (int, float)) and not isinstance(v, bool)})
+            mlflow.log_metrics(keys.stage(stage, flatten(read_json(path))))
     for stage, paths in present.items():
         for path in paths:
             mlflow.log_artifact(path, stage)

@@ -26,7 +26,7 @@ def test_2x2_multirun_nests_4_children_under_one_parent_and_tokenizes_once(proje
     assert len(kids) == 4 and all(k.info.status == "FINISHED" for k in kids)
     assert sorted((k.data.params["train.lr"], k.data.params["seed"]) for k in kids) == [
         ("0.0001", "1"), ("0.0001", "2"), ("0.0003", "1"), ("0.0003", "2")]
-    assert all("best_val_macro_f1" in k.data.metrics and "test_accuracy" in k.data.metrics for k in kids)
+    assert all("val/best_macro_f1" in k.data.metrics and "test/accuracy" in k.data.metrics for k in kids)
     assert parent.data.tags.get("sweep.best_run_id") in {k.info.run_id for k in kids}
     # clean/augment/tokenize depend on the seed, not on train.lr: they ran in the first job of each seed
     # (jobs 0 and 1) and jobs 2 and 3, which differ from those only in train.lr, restored them from DVC's run cache

@@ -34,4 +34,4 @@ def test_two_trials_in_two_invocations_resume_one_study(project, tiny_model_dir)
     kids = [k for k in kids if k.data.tags.get("mlflow.parentRunId") in {p.info.run_id for p in parents}]
     assert len(kids) == 2 and all(k.info.status == "FINISHED" for k in kids)
     assert all({"train.lr", "train.batch_size"} <= set(k.data.params) for k in kids)
-    assert sorted(k.data.metrics["best_val_macro_f1"] for k in kids) == sorted(t.value for t in study.trials)
+    assert sorted(k.data.metrics["val/best_macro_f1"] for k in kids) == sorted(t.value for t in study.trials)

@@ -46,10 +46,10 @@ def check_first_run(project, output: str, classes: set[str]) -> dict:
     assert mlrun.data.params["seed"] == "42"
     assert mlrun.data.tags["seed"] == "42" and len(mlrun.data.tags["git.commit"]) == 40
     assert "version.torch" in mlrun.data.tags and mlrun.data.tags["device"] == "cpu"
-    for key in ("val_accuracy", "test_accuracy", "test_macro_f1", "test_ece", "compress.torch_int8.accuracy",
-                "clean.rows_kept"):
+    for key in ("val/accuracy", "val/best_macro_f1", "test/accuracy", "test/macro_f1", "test/ece",
+                "compress/torch_int8/accuracy", "shipped/latency_p50_ms_b1", "data/clean/rows_kept"):
         assert key in mlrun.data.metrics, key
-    assert mlrun.data.metrics["test_accuracy"] == pytest.approx(metrics["accuracy"])
+    assert mlrun.data.metrics["test/accuracy"] == pytest.approx(metrics["accuracy"])
     assert {"evaluate", "train", "compression", "dvc"} <= {a.path for a in client.list_artifacts(run_id)}
     check_run_identity(mlrun, project)
     return mlrun.data.params

@@ -44,11 +44,11 @@ def test_sweep_runs_real_dvc_experiments_nested_in_mlflow(project, tiny_model_di
     kids = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
     assert parent.info.status == "FINISHED" and len(kids) == 2 and before not in {k.info.run_id for k in kids}
     assert {k.data.tags["sweep.exp"] for k in kids} == set(names)
-    assert all(k.info.status == "FINISHED" and "test_accuracy" in k.data.metrics for k in kids)
+    assert all(k.info.status == "FINISHED" and "test/accuracy" in k.data.metrics for k in kids)
     assert sorted(k.data.params["train.lr"] for k in kids) == ["0.0001", "0.0003"]
     best = client.get_run(parent.data.tags["sweep.best_run_id"])
     assert best.info.run_id in {k.info.run_id for k in kids}
-    assert best.data.metrics["best_val_macro_f1"] == max(k.data.metrics["best_val_macro_f1"] for k in kids)
+    assert best.data.metrics["val/best_macro_f1"] == max(k.data.metrics["val/best_macro_f1"] for k in kids)
     applied = yaml.safe_load((project / "params.yaml").read_text())["train"]["lr"]   # --apply-best
     assert applied == float(best.data.params["train.lr"])
     out = project / "reports/sweeps" / parent.data.tags["sweep.name"]

@@ -38,7 +38,7 @@ def test_pipeline_logs_to_a_tracking_server_and_shares_outputs_through_a_dvc_rem
         monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", ADMIN[1])
         mlrun = MlflowClient(url).get_run(run_id)
         assert mlrun.info.status == "FINISHED" and mlrun.data.params["train.epochs"] == "1"
-        assert "test_accuracy" in mlrun.data.metrics and "val_accuracy" in mlrun.data.metrics
+        assert "test/accuracy" in mlrun.data.metrics and "val/accuracy" in mlrun.data.metrics
     # the model went through the server into its artefact store; nothing was written to a local store
     uploaded = {p.name for p in (server_dir / "artifacts").rglob("*") if p.is_file()}
     assert {"model.safetensors", "config.json"} <= uploaded, sorted(uploaded)[:20]

@@ -110,7 +110,7 @@ def test_torchrun_two_processes_give_the_single_process_outputs_in_half_the_step
         (project / "models/mlflow_run.json").read_text())["run_id"]
     assert run_.data.tags["train.world_size"] == "2" and run_.data.tags["train.backend"] == "gloo"
     assert run_.data.params["train.world_size"] == "2" and run_.data.params["train.global_batch_size"] == "16"
-    assert len(client.get_metric_history(run_.info.run_id, "step_train_loss")) == steps[1]
+    assert len(client.get_metric_history(run_.info.run_id, "train/step_loss")) == steps[1]
 
 
 def children(pid: int) -> list[int]:

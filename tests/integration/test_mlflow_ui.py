@@ -42,14 +42,15 @@ def _browser_or_skip():
 
 
 @contextmanager
-def _ui_page(sync_playwright, db: Path, workdir: Path) -> Iterator[tuple[object, str]]:
-    """(a page of headless Chromium, the base URL of an `mlflow server` on `db`)."""
+def _ui_page(sync_playwright, db: Path, workdir: Path, width: int = 1600) -> Iterator[tuple[object, str]]:
+    """(a page of headless Chromium, the base URL of an `mlflow server` on `db`). The runs table draws only the
+    columns in view, so a test that adds columns asks for a wider page."""
     with mlflow_server(db, workdir) as base, sync_playwright() as pw:
         ARTIFACTS.mkdir(exist_ok=True)
         # launch() already gives the browser a fresh temporary profile (it refuses --user-data-dir)
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
         try:
-            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page = browser.new_page(viewport={"width": width, "height": 1000})
             page.set_default_timeout(60_000)
             yield page, base
         finally:
@@ -71,7 +72,7 @@ def _make_sweep(uri: str) -> tuple[str, str, dict[str, str]]:
     for name, (lr, f1) in CHILDREN.items():
         run = client.create_run(exp_id, run_name=name, tags={"mlflow.parentRunId": parent_id})
         client.log_param(run.info.run_id, "train.lr", lr)
-        client.log_metric(run.info.run_id, "best_val_macro_f1", f1)
+        client.log_metric(run.info.run_id, "val/best_macro_f1", f1)
         client.set_terminated(run.info.run_id)
         ids[name] = run.info.run_id
     client.set_terminated(parent_id)
@@ -106,7 +107,7 @@ def _check_compare_page(page, base: str, exp_id: str, parent_id: str, ids: dict[
     """The compare page lists every run with its params and metrics, so the metric values must appear."""
     runs = quote(json.dumps([parent_id, *ids.values()]))
     page.goto(f"{base}/#/compare-runs?runs={runs}&experiments={quote(json.dumps([exp_id]))}")
-    page.get_by_text("best_val_macro_f1").first.wait_for()
+    page.get_by_text("val/best_macro_f1").first.wait_for()
     for name, (lr, f1) in CHILDREN.items():
         page.get_by_text(name).first.wait_for()
         page.get_by_text(str(f1)).first.wait_for()
@@ -122,6 +123,7 @@ def _make_identified_run(db, tmp_path) -> tuple[str, str, str]:
     import pandas as pd
     from omegaconf import OmegaConf
 
+    from ftpipe.tracking import keys
     from ftpipe.tracking.identity import log_datasets, run_name, set_note, train_note
 
     source = tmp_path / "reviews.csv"
@@ -143,7 +145,15 @@ def _make_identified_run(db, tmp_path) -> tuple[str, str, str]:
         log_datasets(cfg, splits)
         set_note(train_note(cfg, {"train": 40, "validation": 10}, ["neg", "pos"]))
         set_note({"Test": "accuracy 0.9000, macro-F1 0.8990, ECE 0.0400 on 10 test texts"})
+        mlflow.log_metrics(keys.test(HEADLINE_TEST) | keys.compression(VARIANTS, "onnx_int8"))
     return exp_id, active.info.run_id, run_name(cfg)
+
+
+HEADLINE_TEST = {"accuracy": 0.9, "macro_f1": 0.899, "ece": 0.0412}
+VARIANTS = {"fp32": {"accuracy": 0.9, "delta_accuracy": 0.0, "latency_p50_ms_b1": 9.87},
+            "onnx_int8": {"accuracy": 0.9, "delta_accuracy": 0.0, "latency_p50_ms_b1": 3.456}}
+# README "Metrics": the columns a person adds to the runs table, and the values they then see
+COLUMNS = {"test/accuracy": "0.9", "test/macro_f1": "0.899", "test/ece": "0.0412", "shipped/latency_p50_ms_b1": "3.456"}
 
 
 @pytest.mark.slow  # a server and a browser
@@ -152,10 +162,19 @@ def test_mlflow_ui_shows_a_run_s_name_datasets_and_description(tmp_path):
     db = tmp_path / "mlflow.db"
     exp_id, run_id, name = _make_identified_run(db, tmp_path)
     assert name == "reviews-bert-base-uncased-full-lr3e-05-s5"
-    with _ui_page(sync_playwright, db, tmp_path) as (page, base):
+    with _ui_page(sync_playwright, db, tmp_path, width=2600) as (page, base):
         page.goto(f"{base}/#/experiments/{exp_id}/runs")
         page.get_by_text(name, exact=True).first.wait_for()
         page.get_by_text("reviews-train (").first.wait_for()  # the Dataset column: name (digest)
+        page.get_by_role("button", name="Columns").first.click()  # as the README says: Columns, tick the keys
+        for key in COLUMNS:
+            page.locator(f"[title='{key}']").locator("xpath=preceding-sibling::span[contains(@class,'checkbox')]"
+                                                      ).click()
+        page.keyboard.press("Escape")
+        grid = page.locator("[role='grid']").first
+        for key, value in COLUMNS.items():
+            grid.get_by_text(key, exact=True).first.wait_for()
+            grid.get_by_text(value, exact=True).first.wait_for()
         page.screenshot(path=str(ARTIFACTS / "mlflow_ui_identity_runs.png"), full_page=True)
         page.goto(f"{base}/#/experiments/{exp_id}/runs/{run_id}")
         page.get_by_text("macro-F1 0.8990", exact=False).first.wait_for()  # the description, rendered

@@ -32,4 +32,4 @@ def test_stages_with_lora_report_it_and_evaluate_and_compress_the_merged_model(p
     run_id = json.loads((project / "models/mlflow_run.json").read_text())["run_id"]
     mlrun = MlflowClient(f"sqlite:///{project}/mlflow.db").get_run(run_id)
     assert mlrun.data.params["train.method.name"] == "lora"
-    assert mlrun.data.metrics["best_trainable_share"] == pytest.approx(report["trainable_share"])
+    assert mlrun.data.metrics["train/trainable_share"] == pytest.approx(report["trainable_share"])

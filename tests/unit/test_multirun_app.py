@@ -38,8 +38,8 @@ def test_an_evaluation_restored_from_the_run_cache_still_reaches_the_jobs_run(tm
         {"accuracy": 0.83, "macro_f1": 0.82, "n": 10, "per_class": {"fresh": {"f1": 0.8}}}))
     log_restored_evaluation(tmp_path, uri)
     run = client.get_run(run_id)
-    assert run.data.metrics == {"test_accuracy": 0.83, "test_macro_f1": 0.82, "test_fresh_f1": 0.8}
+    assert run.data.metrics == {"test/accuracy": 0.83, "test/macro_f1": 0.82, "test/n": 10, "test/class/fresh/f1": 0.8}
     assert "run cache" in run.data.tags["sweep.evaluate"]
-    client.log_metric(run_id, "test_accuracy", 0.9)  # evaluate ran: nothing is overwritten
+    client.log_metric(run_id, "test/accuracy", 0.9)  # evaluate ran: nothing is overwritten
     log_restored_evaluation(tmp_path, uri)
-    assert client.get_run(run_id).data.metrics["test_accuracy"] == 0.9
+    assert client.get_run(run_id).data.metrics["test/accuracy"] == 0.9

@@ -45,7 +45,7 @@ def _child(parent_id: str, name: str, lr: float, seed: int, val: float | None, t
     with mlflow.start_run(run_name=name, parent_run_id=parent_id, nested=True) as r:
         mlflow.log_params({"train.lr": lr, "seed": seed, "train.epochs": 1})
         if val is not None:
-            mlflow.log_metrics({"best_val_macro_f1": val, "test_accuracy": test})
+            mlflow.log_metrics({"val/best_macro_f1": val, "test/accuracy": test})
         mlflow.set_tag("sweep.exp", name)
     if status != "FINISHED":
         MlflowClient().set_terminated(r.info.run_id, status)
@@ -81,9 +81,9 @@ def test_report_ranks_on_validation_not_test_and_averages_over_seeds(store):
     assert list(report.runs["status"])[-1] == "FAILED"
     groups = report.groups.set_index("train.lr")
     assert list(groups.index) == ["3e-05", "1e-05"]        # best mean first
-    assert groups.loc["3e-05", "best_val_macro_f1 mean"] == pytest.approx(0.84)
-    assert groups.loc["3e-05", "best_val_macro_f1 std"] == pytest.approx(0.0141421, rel=1e-4)
-    assert groups.loc["1e-05", "best_val_macro_f1 count"] == 2   # the failed job is not averaged in
+    assert groups.loc["3e-05", "val/best_macro_f1 mean"] == pytest.approx(0.84)
+    assert groups.loc["3e-05", "val/best_macro_f1 std"] == pytest.approx(0.0141421, rel=1e-4)
+    assert groups.loc["1e-05", "val/best_macro_f1 count"] == 2   # the failed job is not averaged in
     assert "1 job(s) did not finish" in report.text and compare_url([ids["c"]], ["x"]).split("?")[0] in report.text
 
 
@@ -106,12 +106,12 @@ def test_compare_cli_sweep_and_runs(store, capsys, monkeypatch):
     monkeypatch.setenv("FTPIPE_NO_LOCK", "1")  # as `python -m ftpipe.experiments.compare` sets it: read-only, no lock
     listed = _compare(capsys, "sweeps", "--tracking-uri", uri)[1]
     assert "demo-1" in listed and parent in listed
-    by_name = _compare(capsys, "sweep", "demo-1", "--tracking-uri", uri, "--metric", "test_accuracy")[1]
-    assert "ranked by `test_accuracy` (max)" in by_name and "`demo-1-01`" in by_name.split("**Best run:**")[1][:30]
+    by_name = _compare(capsys, "sweep", "demo-1", "--tracking-uri", uri, "--metric", "test/accuracy")[1]
+    assert "ranked by `test/accuracy` (max)" in by_name and "`demo-1-01`" in by_name.split("**Best run:**")[1][:30]
     table = _compare(capsys, "runs", ids["a"], ids["d"], "--tracking-uri", uri)[1]
     header = table.splitlines()[0]
     assert "train.lr" in header and "seed" in header and "train.epochs" not in header  # only what differs
-    assert "Δ best_val_macro_f1" in header and "| 0.03 |" in table.splitlines()[3]
+    assert "Δ val/best_macro_f1" in header and "| 0.03 |" in table.splitlines()[3]
     code, _, err = _compare(capsys, "runs", ids["a"], "f" * 32, "--tracking-uri", uri)
     assert code == 2 and err == f"error: run '{'f' * 32}' is not in {uri}\n"
     code, _, err = _compare(capsys, "sweep", ids["a"], "--tracking-uri", uri)
@@ -135,7 +135,7 @@ def test_a_stopped_sweep_ends_its_parent_and_running_children(tmp_path, monkeypa
     parent = open_parent(client, exp, "stopped", spec, 2, ["train.lr"])
     running = client.create_run(exp, tags={"mlflow.parentRunId": parent}).info.run_id
     done = client.create_run(exp, tags={"mlflow.parentRunId": parent}).info.run_id
-    client.log_metric(done, "best_val_macro_f1", 0.5)
+    client.log_metric(done, "val/best_macro_f1", 0.5)
     client.set_terminated(done, "FINISHED")
     with pytest.raises(type(exc)), aborting_parent_on_error(client, parent, spec):
         raise exc
