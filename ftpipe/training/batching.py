@@ -110,12 +110,10 @@ def inference_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
 
 
 def collate(ids: Sequence[Sequence[int]], index: np.ndarray, pad_id: int) -> dict[str, torch.Tensor]:
-    """Pad the chosen examples to their own longest length."""
+    """Pad the chosen examples to their own longest length (one numpy scatter, not a tensor per row)."""
     rows = [ids[i] for i in index]
-    width = max(len(r) for r in rows)
-    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        input_ids[i, :len(row)] = torch.tensor(row, dtype=torch.long)
-        mask[i, :len(row)] = 1
-    return {"input_ids": input_ids, "attention_mask": mask}
+    lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+    mask = np.arange(lengths.max()) < lengths[:, None]
+    input_ids = np.full(mask.shape, pad_id, dtype=np.int64)
+    input_ids[mask] = np.concatenate(rows)  # row-major: each row's ids fill its first `length` places
+    return {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(mask.astype(np.int64))}
