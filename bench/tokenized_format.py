@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -128,12 +129,15 @@ def main(argv: list[str] | None = None) -> dict:
         print(json.dumps((write if spec["task"] == "write" else load)(spec)))
         return {}
     scratch, runs = Path(tempfile.mkdtemp(prefix="bench-tokfmt-")), {}
-    for task in ("write", "load"):
-        for i in range(args.repeats):
-            for fmt in ("parquet", "arrow"):
-                spec = {"task": task, "format": fmt, "data": args.data, "out": str(scratch / f"{fmt}-{i}"),
-                        "tokenized": str(scratch / f"{fmt}-0")}
-                runs.setdefault(f"{task} {fmt}", []).append(run_worker("bench.tokenized_format", spec))
+    try:
+        for task in ("write", "load"):
+            for i in range(args.repeats):
+                for fmt in ("parquet", "arrow"):
+                    spec = {"task": task, "format": fmt, "data": args.data, "out": str(scratch / f"{fmt}-{i}"),
+                            "tokenized": str(scratch / f"{fmt}-0")}
+                    runs.setdefault(f"{task} {fmt}", []).append(run_worker("bench.tokenized_format", spec))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     summary = {name: {key: median([r[key] for r in rs]) for key in rs[0] if isinstance(rs[0][key], (int, float))}
                for name, rs in runs.items()}
     path = write_result("tokenized_format", {"settings": vars(args), "median": summary, "runs": runs}, smoke=False)
