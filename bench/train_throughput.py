@@ -90,9 +90,11 @@ def run_trainer(spec: dict, data: dict) -> dict:
 
 
 def run_pipeline(spec: dict, data: dict) -> dict:
-    """(c): the `train` stage itself, on pre-tokenized parquet files in a scratch project."""
+    """(c): the `train` stage itself, on pre-tokenized splits (written as tokenize writes them) in a scratch project."""
     import pandas as pd
     from omegaconf import OmegaConf
+
+    from ftpipe.training.batching import save_tokenized
 
     project = Path(spec["scratch"])
     for folder in ("data/tokenized", "data/clean"):
@@ -100,8 +102,7 @@ def run_pipeline(spec: dict, data: dict) -> dict:
     for split in ("train", "validation"):
         texts, labels = data[split]
         ids = pipeline_ids(spec["model"], texts)
-        pd.DataFrame({"input_ids": ids, "label": labels, "length": [len(x) for x in ids]}).to_parquet(
-            project / f"data/tokenized/{split}.parquet", index=False)
+        save_tokenized(project / f"data/tokenized/{split}", ids, labels)
         # the clean split as well: train logs it to MLflow as the run's dataset
         pd.DataFrame({"text": texts, "label": labels, "source_row": range(1, len(texts) + 1)}).to_parquet(
             project / f"data/clean/{split}.parquet", index=False)

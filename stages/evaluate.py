@@ -28,7 +28,7 @@ from ftpipe.tracking.runs import resume_run
 from ftpipe.training.batching import load_tokenized
 from ftpipe.training.models import load_classifier, load_tokenizer
 
-MODEL_DIR, TEST_IDS, TEST_TEXT = "models/finetuned", "data/tokenized/test.parquet", "data/clean/test.parquet"
+MODEL_DIR, TEST_IDS, TEST_TEXT = "models/finetuned", "data/tokenized/test", "data/clean/test.parquet"
 METRICS, REPORTS = "metrics/metrics.json", "reports/evaluate"
 HEADLINE = "metrics/headline/evaluate.json"  # what `dvc metrics show` and `dvc exp show` compare
 log = get_logger("evaluate")

@@ -1,7 +1,8 @@
 """tokenize: turn each split into token ids with the model's fast tokenizer, truncated, unpadded.
 
 Padding happens per batch at train time, so short texts cost short sequences.
-Writes `data/tokenized/{train,validation,test}.parquet` (input_ids, label, length) and
+Writes `data/tokenized/{train,validation,test}/`, one `datasets.Dataset` folder each (input_ids, label, length;
+`datasets.load_from_disk` opens it), and
 `metrics/tokenize.json` (token-length statistics, truncation rate and unknown-token share per split). Refuses a
 tokenizer that is not the model's, and text the tokenizer mostly cannot read (`model.max_unk_share`).
 """
@@ -18,6 +19,7 @@ from ftpipe.infra.io import write_json
 from ftpipe.infra.logs import get_logger
 from ftpipe.infra.publish import publish
 from ftpipe.infra.stage import run_stage
+from ftpipe.training.batching import save_tokenized
 from ftpipe.training.models import check_vocabulary, load_tokenizer, model_source
 
 CLEAN, AUGMENTED = Path("data/clean"), Path("data/augmented")
@@ -43,8 +45,7 @@ def main() -> None:
             report[split] = {**length_stats(full_lengths, cfg.model.max_length),
                              "unk_share": unknown_share(tokenizer, ids)}
             check_unknown_share(report[split]["unk_share"], cfg.model.max_unk_share, split, source)
-            pd.DataFrame({"input_ids": ids, "label": frame["label"].to_numpy(),
-                          "length": [len(x) for x in ids]}).to_parquet(folder / f"{split}.parquet", index=False)
+            save_tokenized(folder / split, ids, frame["label"].to_numpy())
             log.info("%s: %d texts, %s", split, len(ids), report[split])
         lineage.record(folder, "tokenize", [CLEAN, AUGMENTED])
         write_json(out.file(METRICS), report)

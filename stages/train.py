@@ -47,14 +47,14 @@ def main() -> None:
     cfg = load_params()
     train = with_method(cfg.train)
     if ddp.should_launch(train.nproc):  # start train.nproc workers, each running this main()
-        n_rows = len(pd.read_parquet(DATA / "train.parquet", columns=["label"]))
+        n_rows = len(TokenSplit.load(DATA / "train").labels)
         return ddp.launch_checked(train.nproc, train.batch_size, n_rows, "stages.train")
     lineage.check([DATA, LABELS.parent])  # the tokenized splits must come from this data/clean
     if ddp.is_main():
         configure(cfg)  # an unreachable tracking server fails here, before any model is loaded
     device, amp_dtype = prepare(cfg.seed, train)
     names = read_json(LABELS)["names"]
-    data, val = TokenSplit.load(DATA / "train.parquet"), TokenSplit.load(DATA / "validation.parquet")
+    data, val = TokenSplit.load(DATA / "train"), TokenSplit.load(DATA / "validation")
     ddp.check_batches(len(data.ids), train.batch_size)
     device = ddp.init(device)  # joins torchrun's process group; a plain process stays alone
     source = model_source(cfg.model)
@@ -64,8 +64,8 @@ def main() -> None:
     total_steps = steps_per_epoch(len(data.ids), train.batch_size, train.grad_accum_steps) * train.epochs
     trainer = Trainer(model, optimizer, build_scheduler(optimizer, train, total_steps),
                       LoopSettings.from_train(train, cfg.seed), device, amp_dtype)
-    fingerprint = checkpoints.training_fingerprint(cfg, ddp.world_size(), [DATA / "train.parquet",
-                                                                          DATA / "validation.parquet", LABELS])
+    fingerprint = checkpoints.training_fingerprint(cfg, ddp.world_size(), [DATA / "train", DATA / "validation",
+                                                                          LABELS])
     checkpoints.resume(trainer, CKPT_DIR, fingerprint)
     world, pad_id = ddp.world_size(), tokenizer.pad_token_id
     tags = {"seed": cfg.seed, "device": str(device), "precision": train.precision, "model.source": source,

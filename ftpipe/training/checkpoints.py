@@ -19,6 +19,7 @@ import torch
 from omegaconf import DictConfig
 
 from ftpipe.config.params import flatten
+from ftpipe.infra import lineage
 from ftpipe.infra.codedeps import stage_code
 from ftpipe.infra.io import atomic_path
 from ftpipe.infra.logs import get_logger
@@ -44,8 +45,8 @@ def training_fingerprint(cfg: DictConfig, world: int, data_files: list[Path]) ->
 
 def fingerprint(params: dict[str, Any], files: list[str | Path]) -> str:
     digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode())
-    for path in files:
-        digest.update(Path(path).read_bytes())
+    for path in files:  # a file's bytes, or a folder's (a tokenized split: every file, names included)
+        digest.update(lineage.digest(Path(path)).encode())
     return digest.hexdigest()[:16]
 
 

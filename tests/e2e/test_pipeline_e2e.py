@@ -25,7 +25,7 @@ def ran_stages(output: str) -> list[str]:
 def check_first_run(project, output: str, classes: set[str]) -> dict:
     """What a first `dvc repro` must leave: every stage ran, every output, one finished MLflow run holding it all."""
     assert ran_stages(output) == STAGES
-    for out in ["data/clean/train.parquet", "data/augmented/train.parquet", "data/tokenized/test.parquet",
+    for out in ["data/clean/train.parquet", "data/augmented/train.parquet", "data/tokenized/test/state.json",
                 "models/finetuned/model.safetensors", "models/finetuned/tokenizer.json", "metrics/metrics.json",
                 "reports/evaluate/confusion.png", "reports/evaluate/reliability.png", "plots/confusion.csv",
                 "reports/evaluate/misclassified.csv", "plots/train_curves.csv", "metrics/compression.json"]:
@@ -104,6 +104,9 @@ def test_dvc_repro_end_to_end_reruns_exactly_what_changed_and_repeats_to_the_byt
     compose_params(second, *tiny)
     repro(second, "evaluate")
     assert (second / "metrics/metrics.json").read_bytes() == (project / "metrics/metrics.json").read_bytes()
+    tokenized = [{p.relative_to(copy): p.read_bytes() for p in (copy / "data/tokenized").rglob("*") if p.is_file()}
+                 for copy in (project, second)]
+    assert tokenized[0] == tokenized[1]  # the datasets folders too: DVC would otherwise see new data each run
     reports = [json.loads((copy / "metrics/train.json").read_text()) for copy in (project, second)]
     first, again = ({k: v for k, v in r.items() if k not in TIMING_KEYS} for r in reports)
     assert first == again

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from ftpipe.config.compose import compose_config, write_params
+from ftpipe.training.batching import save_tokenized
 
 # what a metrics file holds that depends on the machine, not on the run: never compared
 TIMING_KEYS = {"seconds", "samples_per_second", "tokens_per_second", "seconds_per_epoch", "peak_memory_mb"}
@@ -30,7 +31,8 @@ def texts(n: int, marker: str | None = None, every: int = 7) -> tuple[list[str],
 
 def make_workspace(root: Path, model_dir: Path, *overrides: str, n_train: int = 200, n_val: int = 40,
                    marker: str | None = None, every: int = 7) -> Path:
-    """root/ with params.yaml, data/clean/{labels.json,*.parquet} and data/tokenized/*.parquet for `model_dir`."""
+    """root/ with params.yaml, data/clean/{labels.json,*.parquet} and data/tokenized/{train,validation,test}/ for
+    `model_dir`."""
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
@@ -38,9 +40,7 @@ def make_workspace(root: Path, model_dir: Path, *overrides: str, n_train: int = 
     for split, n in (("train", n_train), ("validation", n_val), ("test", n_val)):
         split_texts, labels = texts(n, marker if split == "train" else None, every)
         ids = tokenizer(split_texts, truncation=True, max_length=64)["input_ids"]
-        path = root / "data/tokenized" / f"{split}.parquet"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pd.DataFrame({"input_ids": ids, "label": labels, "length": [len(x) for x in ids]}).to_parquet(path)
+        save_tokenized(root / "data/tokenized" / split, ids, labels)
         (root / "data/clean").mkdir(parents=True, exist_ok=True)  # the texts too: train logs them as datasets
         pd.DataFrame({"text": split_texts, "label": labels, "source_row": range(1, n + 1)}).to_parquet(
             root / "data/clean" / f"{split}.parquet")

@@ -17,6 +17,7 @@ from mlflow.tracking import MlflowClient
 
 from ftpipe.infra.errors import PipelineError
 from ftpipe.training import distributed as ddp
+from ftpipe.training.batching import TokenSplit
 from tests.helpers.faults import inside, make_workspace, train_report
 from tests.helpers.mlflow_server import free_port
 from tests.helpers.project import compose_params, run, run_stage, stage_env
@@ -98,7 +99,7 @@ def test_torchrun_two_processes_give_the_single_process_outputs_in_half_the_step
 
     # each step consumed one batch per rank: half the single-process steps (rounded up)
     steps = [len(pd.read_csv(d / "plots/train_steps.csv")) for d in (single, project)]
-    n_train = len(pd.read_parquet(project / "data/tokenized/train.parquet"))
+    n_train = len(TokenSplit.load(project / "data/tokenized/train").labels)
     assert steps[0] == math.ceil(n_train / 8) and steps[1] == math.ceil(steps[0] / 2), steps
 
     # one MLflow run, logged by rank 0 alone

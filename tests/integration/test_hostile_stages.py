@@ -97,6 +97,39 @@ def test_evaluate_with_a_model_of_other_tokens_is_refused(cleaned, tiny_model_di
         stage(cleaned, "evaluate", model=tiny_model_dir)
 
 
+# ---- tokenized splits: datasets folders, the same bytes for the same input; a damaged one is one line ----------
+def test_tokenize_saves_each_split_as_a_dataset_with_the_same_bytes_each_run(cleaned, tiny_model_dir):
+    import datasets
+    import pandas as pd
+    from transformers import AutoTokenizer
+
+    stage(cleaned, "augment")
+    stage(cleaned, "tokenize", model=tiny_model_dir)
+    folder = cleaned / "data/tokenized"
+    first = {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    for split, source in (("train", "data/augmented"), ("validation", "data/clean"), ("test", "data/clean")):
+        texts = pd.read_parquet(cleaned / source / f"{split}.parquet")
+        dataset = datasets.load_from_disk(str(folder / split))
+        assert dataset.column_names == ["input_ids", "label", "length"] and len(dataset) == len(texts) > 0
+        assert dataset["label"][:] == texts["label"].tolist()
+        assert dataset[0]["input_ids"] == tokenizer(texts["text"][0])["input_ids"]
+        assert dataset["length"][:] == [len(x) for x in dataset["input_ids"]]
+    stage(cleaned, "tokenize", model=tiny_model_dir)  # same input: DVC must see the same folder
+    assert {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()} == first
+
+
+def test_train_on_a_damaged_tokenized_split_names_it_and_the_fix(cleaned, tiny_model_dir):
+    stage(cleaned, "augment")
+    stage(cleaned, "tokenize", model=tiny_model_dir)
+    arrow = cleaned / "data/tokenized/validation/data-00000-of-00001.arrow"
+    arrow.write_bytes(arrow.read_bytes()[:200])  # a copy cut short
+    with pytest.raises(PipelineError, match=r"^data/tokenized/validation: not a tokenized split saved by tokenize "
+                                            r"\(ArrowInvalid: .*\); rerun `dvc repro tokenize`"):
+        stage(cleaned, "train", model=tiny_model_dir)
+    assert not (cleaned / "models/finetuned").exists()
+
+
 # ---- g. a stage's outputs are published as a set --------------------------------------------------------------------
 def test_a_failure_while_writing_the_report_keeps_the_old_splits(cleaned, monkeypatch):
     before = {p.name: p.read_bytes() for p in (cleaned / "data/clean").iterdir()}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from transformers import AutoModelForSequenceClassification
@@ -9,7 +10,7 @@ from transformers import AutoModelForSequenceClassification
 from ftpipe.config.schema import check_section
 from ftpipe.infra.errors import PipelineError
 from ftpipe.training import checkpoints
-from ftpipe.training.batching import collate, inference_batches, train_batches
+from ftpipe.training.batching import TokenSplit, collate, inference_batches, save_tokenized, train_batches
 from ftpipe.training.device import pick_device
 from ftpipe.training.optim import build_optimizer, encoder_layers, set_trainable
 from tests.helpers.config import train_cfg
@@ -42,6 +43,63 @@ def test_collate_pads_to_the_longest_in_batch():
     batch = collate([[1, 2, 3], [4], [5, 6]], np.array([0, 1]), pad_id=0)
     assert batch["input_ids"].tolist() == [[1, 2, 3], [4, 0, 0]]
     assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
+
+
+def split_rows(n: int, seed: int = 0) -> tuple[list[list[int]], list[int]]:
+    rng = np.random.default_rng(seed)
+    return [[101, *rng.integers(999, 30521, size=rng.integers(0, 60)).tolist(), 102] for _ in range(n)], \
+        rng.integers(0, 3, size=n).tolist()
+
+
+def test_a_tokenized_split_round_trips_through_a_saved_dataset(tmp_path):
+    import datasets
+
+    ids, labels = split_rows(2500)  # more rows than one Arrow record batch, so the file holds several chunks
+    save_tokenized(tmp_path / "train", ids, np.asarray(labels))
+    dataset = datasets.load_from_disk(str(tmp_path / "train"))  # what a user would do
+    assert dataset.column_names == ["input_ids", "label", "length"] and len(dataset) == 2500
+    assert dataset[7] == {"input_ids": ids[7], "label": labels[7], "length": len(ids[7])}
+    assert dataset.data.column("input_ids").num_chunks > 1
+    split = TokenSplit.load(tmp_path / "train")
+    assert [row.tolist() for row in split.ids] == ids and split.labels.tolist() == labels
+    assert split.lengths.tolist() == [len(x) for x in ids] and split.labels.dtype == np.int64
+    index = np.array([3, 999, 1000, 2499])  # across chunk boundaries
+    for key, value in collate(split.ids, index, pad_id=0).items():
+        assert torch.equal(value, collate(ids, index, pad_id=0)[key])
+
+
+def test_the_same_split_saves_the_same_bytes(tmp_path):
+    ids, labels = split_rows(300)
+    save_tokenized(tmp_path / "a", ids, labels)
+    save_tokenized(tmp_path / "b", ids, labels)
+    files = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert files == ["data-00000-of-00001.arrow", "dataset_info.json", "state.json"]
+    assert all((tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes() for f in files)
+    ids[5] = [*ids[5][:-1], 999, 102]  # one more token in one row
+    save_tokenized(tmp_path / "c", ids, labels)
+    assert (tmp_path / "c/state.json").read_bytes() != (tmp_path / "a/state.json").read_bytes()  # the fingerprint
+
+
+def test_a_folder_that_is_not_a_saved_split_is_one_line_naming_it(tmp_path):
+    import datasets
+
+    ids, labels = split_rows(50)
+    save_tokenized(tmp_path / "truncated", ids, labels)
+    arrow = tmp_path / "truncated/data-00000-of-00001.arrow"
+    arrow.write_bytes(arrow.read_bytes()[:300])
+    save_tokenized(tmp_path / "bad-state", ids, labels)
+    (tmp_path / "bad-state/state.json").write_text("{not json")
+    datasets.Dataset.from_dict({"text": ["a", "b"], "label": [0, 1]}).save_to_disk(str(tmp_path / "texts"))
+    datasets.Dataset.from_dict({"input_ids": [[0.5], [1.5]], "label": [0, 1]}).save_to_disk(str(tmp_path / "floats"))
+    (tmp_path / "old").mkdir()  # where the splits were parquet files
+    pd.DataFrame({"input_ids": ids, "label": labels}).to_parquet(tmp_path / "old/train.parquet")
+    for name in ("missing", "truncated", "bad-state", "texts", "floats", "old"):
+        with pytest.raises(PipelineError) as caught:
+            TokenSplit.load(tmp_path / name)
+        message = str(caught.value)
+        assert message.startswith(f"{tmp_path / name}: not a tokenized split saved by tokenize (") and \
+            message.endswith("rerun `dvc repro tokenize` (or `python -m stages.tokenize`)"), message
+        assert "\n" not in message
 
 
 def test_layerwise_lr_decay_and_no_decay_groups(tiny_model):
