@@ -21,9 +21,10 @@ from ftpipe.infra.logs import get_logger
 from ftpipe.infra.publish import publish
 from ftpipe.infra.seeding import seed_everything
 from ftpipe.infra.stage import run_stage
+from ftpipe.training.models import read_temperature
 
 MODEL_DIR, OUT_DIR, DEPLOY_DIR = Path("models/finetuned"), Path("models/compressed"), Path("deploy")
-TEST, TRAIN = Path("data/clean/test.parquet"), Path("data/clean/train.parquet")
+TEST, TRAIN, VALIDATION = (Path(f"data/clean/{s}.parquet") for s in ("test", "train", "validation"))
 AUGMENTED = Path("data/augmented/train.parquet")
 METRICS, PLOT_DATA = Path("metrics/compression.json"), Path("plots/compression.csv")
 HEADLINE = Path("metrics/headline/compress.json")  # the shipped variant: what `dvc metrics show` compares
@@ -41,36 +42,38 @@ def main() -> None:
     texts, y = test.text.astype(str).tolist(), test.label.astype(int).tolist()
     # distillation trains on the augmented split when the augment stage produced one
     train = read_split(AUGMENTED if AUGMENTED.is_file() else TRAIN) if "distilled" in names else None
+    validation = read_split(VALIDATION) if "distilled" in names else None  # the student's temperature
     seed_everything(int(cfg.seed))
     # building variants (distillation is training) uses every core; measuring uses the fixed count
     torch.set_num_threads(cfg.train.get("num_threads") or os.cpu_count())
     settings = {"threads": int(c.threads), "warmup": int(c.latency.warmup), "repeats": int(c.latency.repeats),
-                "batch_sizes": [int(b) for b in c.latency.batch_sizes]}
-    max_drop = float(c.max_accuracy_drop)
+                "batch_sizes": [int(b) for b in c.latency.batch_sizes], "bins": int(cfg.evaluate.calibration_bins)}
+    limits = float(c.max_accuracy_drop), c.get("max_ece_increase")
 
     with publish() as out:  # variants, deploy/, metrics and plots appear together; a failure keeps the old set
         root = out.dir(OUT_DIR)
-        dirs, facts = variants.build_variants(names, teacher, tokenizer, labels, texts, cfg, root, train)
+        dirs, facts = variants.build_variants(names, teacher, tokenizer, labels, texts, cfg, root, train,
+                                              read_temperature(MODEL_DIR), validation)
         torch.set_num_threads(int(c.threads))
         log.info("measuring %s (%d test texts, %d threads)", list(dirs), len(texts), settings["threads"])
         results = measure.measure_all(dirs, texts, y, settings, isolated=bool(c.latency.get("isolate", True)))
-        floor = results["fp32"]["accuracy"] - max_drop - gate.EPS
+        measure.relative_to_reference(results, facts, y, int(cfg.evaluate.bootstrap_samples), int(cfg.seed))
         for name in ("onnx_int8", "distilled_onnx_int8"):
             if any(k.startswith(f"{name}[") for k in results):
-                variants.keep_best_weight_type(results, root, name, floor)
-        measure.relative_to_reference(results, facts)
-        winner, reason = gate.choose(results, max_drop)
+                variants.keep_best_weight_type(results, root, name, lambda r: gate.passes(r, *limits))
+        winner, reason = gate.choose(results, *limits)
         deploy.ship(root / winner, out.dir(DEPLOY_DIR))
         log.info("results (model call only; batch-1 p50/p95 latency, batch-32 throughput):\n%s",
                  tradeoff.table(results, winner))
         log.info("shipping %s: %s", winner, reason)
-        write_json(out.file(METRICS), {"shipped": winner, "reason": reason, "max_accuracy_drop": max_drop,
+        write_json(out.file(METRICS), {"shipped": winner, "reason": reason, "max_accuracy_drop": limits[0],
+                                       "max_ece_increase": limits[1],
                                        "test_rows": len(texts), "settings": settings, "variants": results})
         write_csv(out.file(PLOT_DATA), tradeoff.plot_rows(results))
         shipped = results[winner]
         write_json(out.file(HEADLINE), {"shipped": winner, "latency_ms": round(shipped["latency_p50_ms_b1"], 2),
                                         "acc_delta": round(shipped["delta_accuracy"], 4)})
-        tradeoff.plot_tradeoff(results, results["fp32"]["accuracy"] - max_drop, winner, out.file(PLOT_PNG))
+        tradeoff.plot_tradeoff(results, results["fp32"]["accuracy"] - limits[0], winner, out.file(PLOT_PNG))
     deploy.log_compression(cfg, results, winner, reason, [METRICS, PLOT_DATA, PLOT_PNG], DEPLOY_DIR)
 
 

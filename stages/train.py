@@ -9,15 +9,16 @@ Writes `models/finetuned/` (model, tokenizer, label names), `metrics/train.json`
 from __future__ import annotations
 
 from contextlib import nullcontext
+from functools import partial
 from pathlib import Path
 
 import mlflow
 import pandas as pd
 
 from ftpipe.config.params import flatten, load_params
-from ftpipe.evaluation.metrics import classification_metrics
+from ftpipe.evaluation.metrics import classification_metrics, temperature_report
 from ftpipe.evaluation.plots import curves
-from ftpipe.evaluation.predict import predict_probs
+from ftpipe.evaluation.predict import predict_logits, predict_probs
 from ftpipe.infra import lineage
 from ftpipe.infra.io import read_json, write_csv, write_json
 from ftpipe.infra.logs import get_logger
@@ -32,7 +33,7 @@ from ftpipe.training.batching import TokenSplit
 from ftpipe.training.device import prepare
 from ftpipe.training.loop import LoopSettings, Trainer, steps_per_epoch, summary
 from ftpipe.training.methods import apply_method, method_report, save_model, set_trainable, with_method
-from ftpipe.training.models import load_classifier, load_tokenizer, model_source
+from ftpipe.training.models import CALIBRATION, load_classifier, load_tokenizer, model_source
 from ftpipe.training.optim import build_optimizer, build_scheduler
 
 DATA, CLEAN, LABELS = Path("data/tokenized"), Path("data/clean"), Path("data/clean/labels.json")
@@ -89,7 +90,9 @@ def main() -> None:
         ddp.check_replicas(model)
         if ddp.is_main():
             write_outputs(cfg, trainer, tokenizer, names, len(data.ids),
-                          base_loader=lambda: load_classifier(source, names, cfg.model))
+                          base_loader=lambda: load_classifier(source, names, cfg.model),
+                          val=(val.labels, partial(predict_logits, model, val.ids, train.eval_batch_size, device,
+                                                   pad_id, amp_dtype)))
 
 
 def log_step(point: dict) -> None:
@@ -101,18 +104,21 @@ def log_epoch(row: dict) -> None:
     log.info("epoch %d: %s", row["epoch"], {k: v for k, v in row.items() if k != "epoch"})
 
 
-def write_outputs(cfg, trainer: Trainer, tokenizer, names: list[str], n_train: int, base_loader) -> None:
-    """Save the best epoch's model, the metrics and the curves; log them to MLflow."""
+def write_outputs(cfg, trainer: Trainer, tokenizer, names: list[str], n_train: int, base_loader, val) -> None:
+    """Save the best epoch's model with its temperature (fitted on `val`: labels, a function giving logits),
+    the metrics and the curves; log them to MLflow."""
     model, state, train = trainer.model, trainer.state, with_method(cfg.train)
     model.load_state_dict(trainer.best_weights)
     method = {"method": train.method.name, **method_report(model, trainer.device)}  # sizes as trained, pre-merge
-    report = summary(state, n_train, cfg.train.epochs, method)
+    calibrated = temperature_report(val[0], val[1](), train.temperature_scaling)
+    report = summary(state, n_train, cfg.train.epochs, method) | calibrated
     history = pd.DataFrame(state.history)
     with publish() as out:  # the model, its report and its curves appear together
         folder = out.dir(MODEL_DIR)
         save_model(model, train, folder, base_loader)
         tokenizer.save_pretrained(folder)
         write_json(folder / "labels.json", {"names": names})
+        write_json(folder / CALIBRATION, {"temperature": calibrated["temperature"], "fitted_on": "validation"})
         lineage.record(folder, "train", [DATA, LABELS])
         write_json(out.file(METRICS), report)
         write_json(out.file(HEADLINE), {"val_macro_f1": report["val_macro_f1"], "val_accuracy": report["val_accuracy"],

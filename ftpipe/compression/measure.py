@@ -21,14 +21,14 @@ from pathlib import Path
 import numpy as np
 
 from ftpipe import ROOT
-from ftpipe.evaluation.metrics import prediction_metrics
+from ftpipe.evaluation.metrics import calibration, paired_delta_ci, prediction_metrics
 
 
 def predict_all(predictor, texts: list[str], batch_size: int = 32) -> np.ndarray:
-    """Predicted class ids for all texts."""
-    out = [predictor.logits(predictor.encode(texts[i:i + batch_size])).argmax(axis=1)
+    """Calibrated class probabilities for all texts."""
+    out = [predictor.probabilities(predictor.encode(texts[i:i + batch_size]))
            for i in range(0, len(texts), batch_size)]
-    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+    return np.concatenate(out) if out else np.zeros((0, len(predictor.labels)))
 
 
 def peak_rss_mb() -> float:
@@ -40,23 +40,26 @@ def peak_rss_mb() -> float:
     return float("nan")
 
 
-def score_variant(directory: Path, texts: list[str], labels: list[int], threads: int) -> dict:
-    """Size, accuracy, macro-F1, predictions (for agreement) and this process's peak RSS."""
+def score_variant(directory: Path, texts: list[str], labels: list[int], threads: int, bins: int) -> dict:
+    """Size, accuracy, macro-F1, ECE (with the variant's own temperature), predictions (for agreement and the
+    paired comparison) and this process's peak RSS."""
     from ftpipe.compression.bundle import model_size_mb
     from ftpipe.compression.predictor import Predictor
 
     predictor = Predictor(directory, threads=threads)
-    predictions = predict_all(predictor, texts)
+    probs = predict_all(predictor, texts)
+    predictions = probs.argmax(axis=1)
     return {"size_mb": model_size_mb(Path(directory)), **prediction_metrics(np.asarray(labels), predictions),
-            "peak_rss_mb": peak_rss_mb(),
-            "predictions": predictions.tolist()}
+            "ece": calibration(np.asarray(labels), probs, bins)[0], "temperature": predictor.temperature,
+            "peak_rss_mb": peak_rss_mb(), "predictions": predictions.tolist()}
 
 
-def score_isolated(directory: Path, texts: list[str], labels: list[int], threads: int) -> dict:
+def score_isolated(directory: Path, texts: list[str], labels: list[int], threads: int, bins: int) -> dict:
     """`score_variant` in a fresh Python process with the thread count pinned in its environment."""
     with tempfile.TemporaryDirectory() as tmp:
         job = Path(tmp) / "job.json"
-        job.write_text(json.dumps({"directory": str(directory), "texts": texts, "labels": labels, "threads": threads}))
+        job.write_text(json.dumps({"directory": str(directory), "texts": texts, "labels": labels, "threads": threads,
+                                   "bins": bins}))
         repo = str(ROOT)  # so the child imports this very package
         env = os.environ | {"OMP_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false",
                             "PYTHONPATH": os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")]))}
@@ -89,12 +92,13 @@ def interleaved_timings(predictors: dict, texts: list[str], batch_size: int, war
 def measure_all(dirs: dict[str, Path], texts: list[str], labels: list[int], settings: dict,
                 isolated: bool = True) -> dict[str, dict]:
     """Scoring then interleaved timing for every variant directory; settings: threads, warmup,
-    repeats, batch_sizes."""
+    repeats, batch_sizes, bins (of the calibration error)."""
     from ftpipe.compression.predictor import Predictor
 
     threads = int(settings["threads"])
     score = score_isolated if isolated else score_variant
-    results = {n: score(d, texts, labels, threads) | {"threads": threads} for n, d in dirs.items()}
+    results = {n: score(d, texts, labels, threads, int(settings["bins"])) | {"threads": threads}
+               for n, d in dirs.items()}
     if not isolated:
         for r in results.values():
             r["peak_rss_mb"] = None  # one shared process: not attributable to a variant
@@ -107,14 +111,20 @@ def measure_all(dirs: dict[str, Path], texts: list[str], labels: list[int], sett
     return results
 
 
-def relative_to_reference(results: dict[str, dict], facts: dict[str, dict], reference: str = "fp32") -> None:
-    """Add each variant's build facts and its figures against the reference: deltas, speed-up, size ratio, and
-    agreement (the share of test texts it labels as the reference does); the raw predictions are dropped."""
-    ref = results[reference]
+def relative_to_reference(results: dict[str, dict], facts: dict[str, dict], labels: list[int], samples: int,
+                          seed: int, reference: str = "fp32") -> None:
+    """Add each variant's build facts and its figures against the reference: deltas (accuracy with its paired
+    bootstrap interval over the same texts), speed-up, size ratio, and agreement (the share of test texts it
+    labels as the reference does); the raw predictions are dropped."""
+    ref, y = results[reference], np.asarray(labels)
+    ref_correct = np.asarray(ref["predictions"]) == y
     for name, r in results.items():
         r |= facts.get(name, {})
         r["delta_accuracy"] = r["accuracy"] - ref["accuracy"]
+        if samples:
+            r["delta_accuracy_ci95"] = paired_delta_ci(np.asarray(r["predictions"]) == y, ref_correct, samples, seed)
         r["delta_macro_f1"] = r["macro_f1"] - ref["macro_f1"]
+        r["delta_ece"] = round(r["ece"] - ref["ece"], 6)
         r["speedup_b1"] = ref["latency_p50_ms_b1"] / r["latency_p50_ms_b1"]
         r["size_ratio"] = ref["size_mb"] / r["size_mb"]
     ref_preds = ref["predictions"]
@@ -124,4 +134,4 @@ def relative_to_reference(results: dict[str, dict], facts: dict[str, dict], refe
 
 if __name__ == "__main__":
     job = json.loads(Path(sys.argv[1]).read_text())
-    print(json.dumps(score_variant(Path(job["directory"]), job["texts"], job["labels"], job["threads"])))
+    print(json.dumps(score_variant(Path(job["directory"]), job["texts"], job["labels"], job["threads"], job["bins"])))

@@ -50,6 +50,8 @@ class Predictor:
         self.manifest = json.loads((self.directory / MANIFEST).read_text())
         self.labels = json.loads((self.directory / LABELS).read_text())["names"]
         self.max_length = int(self.manifest["max_length"])
+        # fitted on validation by train (or compress, for a distilled student): calibrated probabilities
+        self.temperature = float(self.manifest.get("temperature", 1.0))
         self.tokenizer = AutoTokenizer.from_pretrained(self.directory)
         self.threads = threads
         fmt = self.manifest["format"]
@@ -112,11 +114,15 @@ class Predictor:
     def logits(self, encoded: dict[str, np.ndarray]) -> np.ndarray:
         return self._run(encoded)
 
+    def probabilities(self, encoded: dict[str, np.ndarray]) -> np.ndarray:
+        """Class probabilities: softmax of the logits divided by the shipped temperature."""
+        logits = self.logits(encoded).astype(np.float64) / self.temperature
+        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return shifted / shifted.sum(axis=1, keepdims=True)
+
     def predict(self, texts: list[str]) -> list[dict]:
         """One `{"label", "probabilities": {name: p}}` per text."""
-        logits = self.logits(self.encode(texts))
-        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-        probs = shifted / shifted.sum(axis=1, keepdims=True)
+        probs = self.probabilities(self.encode(texts))
         return [{"label": self.labels[int(row.argmax())],
                  "probabilities": {name: float(p) for name, p in zip(self.labels, row)}} for row in probs]
 

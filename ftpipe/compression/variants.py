@@ -5,11 +5,13 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
 from ftpipe.compression import bundle, distill, onnx_export, quantize
 from ftpipe.compression.predictor import Predictor, encode
+from ftpipe.evaluation.metrics import fit_temperature
 from ftpipe.infra.errors import PipelineError
 from ftpipe.infra.logs import get_logger
 from ftpipe.training.methods import with_saved_adapter
@@ -25,11 +27,11 @@ def onnx_int8_candidates(root: Path, name: str, source: Path, c, new_bundle) -> 
             for t in types}
 
 
-def keep_best_weight_type(results: dict, root: Path, name: str, floor: float) -> None:
+def keep_best_weight_type(results: dict, root: Path, name: str, passes) -> None:
     """Collapse `name[QInt8]` / `name[QUInt8]` into `name`: the faster within the gate (else the more
     accurate), its directory renamed to `name`; the trial figures stay in the result."""
     tried = {k[len(name) + 1:-1]: results.pop(k) for k in list(results) if k.startswith(f"{name}[")}
-    ok = [t for t, r in tried.items() if r["accuracy"] >= floor] or [max(tried, key=lambda t: tried[t]["accuracy"])]
+    ok = [t for t, r in tried.items() if passes(r)] or [max(tried, key=lambda t: tried[t]["accuracy"])]
     best = min(ok, key=lambda t: tried[t]["latency_p50_ms_b1"])
     for t in tried:
         if t == best:
@@ -42,14 +44,18 @@ def keep_best_weight_type(results: dict, root: Path, name: str, floor: float) ->
              {t: round(r["latency_p50_ms_b1"], 2) for t, r in tried.items()})
 
 
-def build_variants(names: list[str], teacher, tokenizer, labels, texts, cfg, root: Path, train) -> tuple[dict, dict]:
+def build_variants(names: list[str], teacher, tokenizer, labels, texts, cfg, root: Path, train,
+                   temperature: float, validation) -> tuple[dict, dict]:
     """Write each variant's directory under `root`; returns ({name: dir}, {name: build facts}).
-    `train` (text, label) feeds distillation; `texts` are test texts for the export check."""
+    `train` (text, label) feeds distillation; `texts` are test texts for the export check. Variants of the teacher
+    ship its `temperature`; a distilled student gets its own, fitted on `validation` (text, label)."""
     c = cfg.compress
     max_length = int(c.get("max_length") or cfg.model.max_length)
+    shipped_temperature = temperature
 
     def new_bundle(path, fmt, writer, **extra):
-        return bundle.write_bundle(path, fmt, writer, tokenizer, labels, max_length, **extra)
+        return bundle.write_bundle(path, fmt, writer, tokenizer, labels, max_length,
+                                   **{"temperature": shipped_temperature, **extra})
 
     def exported(model, path):
         """ONNX bundle of `model`, checked against PyTorch on two real test batches."""
@@ -87,6 +93,10 @@ def build_variants(names: list[str], teacher, tokenizer, labels, texts, cfg, roo
         losses = distill.train_student(student, teacher, tokenizer, train.text.astype(str).tolist(),
                                        train.label.astype(int).tolist(), d, int(cfg.seed))
         student.eval()
+        if temperature != 1.0:  # scaling is on: the student is calibrated on validation like its teacher was
+            shipped_temperature = student_temperature(student, tokenizer, validation, max_length)
+            log.info("distilled: temperature %.4f (fitted on %d validation texts)", shipped_temperature,
+                     len(validation))
         dirs["distilled"] = new_bundle(root / "distilled", "hf", bundle.save_hf(student))
         facts["distilled"] = {"layers": int(d.layers), "train_rows": len(train), "first_loss": losses[0],
                               "last_loss": losses[-1], "mean_loss_last_10pct": float(
@@ -96,6 +106,14 @@ def build_variants(names: list[str], teacher, tokenizer, labels, texts, cfg, roo
             dirs |= onnx_int8_candidates(root, "distilled_onnx_int8", student_onnx / onnx_export.FILE, c, new_bundle)
             shutil.rmtree(student_onnx)  # only the source of the int8 student
     return dirs, facts
+
+
+@torch.inference_mode()
+def student_temperature(model, tokenizer, validation, max_length: int) -> float:
+    texts, labels = validation.text.astype(str).tolist(), validation.label.astype(int).to_numpy()
+    logits = [model(**{k: torch.from_numpy(v) for k, v in encode(tokenizer, texts[i:i + 64], max_length).items()}
+                    ).logits.float().numpy() for i in range(0, len(texts), 64)]
+    return fit_temperature(labels, np.concatenate(logits))
 
 
 def load_teacher(directory: Path):

@@ -261,6 +261,7 @@ class Train:
     checkpoint: Checkpoint
     nonfinite_loss: Literal["stop", "skip"] = "stop"
     log_every_steps: int = num(1)
+    temperature_scaling: bool = True
 
     def check(self, key: str) -> None:
         name = self.method.name if self.method else "full"
@@ -271,9 +272,17 @@ class Train:
 
 
 @dataclass(kw_only=True)
+class Baseline:
+    enabled: bool
+    min_margin: float = num(-1, 1)
+
+
+@dataclass(kw_only=True)
 class Evaluate:
     calibration_bins: int = num(1)
     worst_examples: int = num(0)
+    bootstrap_samples: int = num(0)
+    baseline: Baseline
 
 
 @dataclass(kw_only=True)
@@ -322,6 +331,7 @@ class Registry:
 class Compress:
     variants: list[Literal["fp32", "torch_int8", "onnx_fp32", "onnx_int8", "distilled"]]
     max_accuracy_drop: float = num(0, 1)
+    max_ece_increase: float | None = num(0, 1)
     threads: int = num(1)
     max_length: int | None = num(8)
     latency: Latency

@@ -1,8 +1,8 @@
 """MLflow metric keys: `<group>/<name>`, the one naming of every figure a run logs.
 
 MLflow's chart view makes one section per prefix and its column picker lists keys in order, so a group's
-figures sit together: `test/` (the headline), `shipped/` (the deployed variant), `val/`, `train/`,
-`compress/<variant>/` and `data/<stage>/`. MLflow's own `system/` group sits beside them.
+figures sit together: `test/` (the headline), `baseline/` (the TF-IDF floor), `shipped/` (the deployed variant),
+`val/`, `train/`, `compress/<variant>/` and `data/<stage>/`. MLflow's own `system/` group sits beside them.
 """
 from __future__ import annotations
 
@@ -21,11 +21,20 @@ def _numbers(values: Mapping) -> dict[str, float]:
 
 
 def test(report: Mapping) -> dict[str, float]:
-    """metrics/metrics.json as `test/<metric>` and `test/class/<label>/<metric>`."""
+    """metrics/metrics.json as `test/<metric>`, `test/<metric>_ci95_low|high`, `test/class/<label>/<metric>`,
+    and the baseline beside it as `baseline/<metric>`."""
     classes = report.get("per_class", {})
     per_class = {f"class/{c}/{k}": v for c, m in zip(label_parts(list(classes)), classes.values())
                  for k, v in m.items()}
-    return {f"test/{k}": v for k, v in (_numbers(report) | _numbers(per_class)).items()}
+    values = {f"test/{k}": v for k, v in (_figures(report) | _numbers(per_class)).items()}
+    return values | {f"baseline/{k}": v for k, v in _figures(report.get("baseline", {})).items()}
+
+
+def _figures(report: Mapping) -> dict[str, float]:
+    """A report's numbers, with its `ci95` intervals as `<metric>_ci95_low` and `<metric>_ci95_high`."""
+    bounds = {f"{k}_ci95_{end}": v for k, pair in report.get("ci95", {}).items()
+              for end, v in zip(("low", "high"), pair)}
+    return _numbers(report) | _numbers(bounds)
 
 
 def label_parts(names: list[str]) -> list[str]:

@@ -105,3 +105,22 @@ def file_size(path: str | Path) -> int:
     """Bytes on disk of a file or a whole directory."""
     path = Path(path)
     return path.stat().st_size if path.is_file() else sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+CALIBRATION = "calibration.json"  # beside a saved model: the temperature its logits are divided by
+
+
+def read_temperature(directory: str | Path) -> float:
+    """The temperature saved with a model by train (1.0 when it has none: a model saved without scaling)."""
+    import json
+
+    path = Path(directory) / CALIBRATION
+    if not path.is_file():
+        return 1.0
+    try:
+        temperature = float(json.loads(path.read_text())["temperature"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise PipelineError(f"{path}: unreadable ({exc}); rerun `dvc repro train`") from None
+    if not temperature > 0:
+        raise PipelineError(f"{path}: temperature must be > 0, got {temperature}; rerun `dvc repro train`")
+    return temperature

@@ -32,6 +32,13 @@ def check_first_run(project, output: str, classes: set[str]) -> dict:
         assert (project / out).exists(), out
     metrics = json.loads((project / "metrics/metrics.json").read_text())
     assert 0 <= metrics["accuracy"] <= 1 and set(metrics["per_class"]) == classes
+    low, high = metrics["ci95"]["accuracy"]
+    assert low <= metrics["accuracy"] <= high and metrics["baseline"]["model"] == "tfidf_logreg"
+    assert metrics["temperature"] == json.loads((project / "models/finetuned/calibration.json").read_text())[
+        "temperature"] > 0
+    compressed = json.loads((project / "metrics/compression.json").read_text())["variants"]
+    for r in compressed.values():  # every variant: its calibration, and its accuracy change on the same texts
+        assert 0 <= r["ece"] <= 1 and r["delta_accuracy_ci95"][0] <= r["delta_accuracy"] <= r["delta_accuracy_ci95"][1]
     # the headline figures only: a table that fits a terminal
     shown = run(["dvc", "metrics", "show"], project).stdout
     assert max(len(line) for line in shown.splitlines()) <= 150, shown
@@ -47,7 +54,8 @@ def check_first_run(project, output: str, classes: set[str]) -> dict:
     assert mlrun.data.tags["seed"] == "42" and len(mlrun.data.tags["git.commit"]) == 40
     assert "version.torch" in mlrun.data.tags and mlrun.data.tags["device"] == "cpu"
     for key in ("val/accuracy", "val/best_macro_f1", "test/accuracy", "test/macro_f1", "test/ece",
-                "compress/torch_int8/accuracy", "shipped/latency_p50_ms_b1", "data/clean/rows_kept"):
+                "compress/torch_int8/accuracy", "compress/torch_int8/ece", "shipped/latency_p50_ms_b1",
+                "data/clean/rows_kept", "test/accuracy_ci95_low", "baseline/macro_f1", "test/ece_uncalibrated"):
         assert key in mlrun.data.metrics, key
     assert mlrun.data.metrics["test/accuracy"] == pytest.approx(metrics["accuracy"])
     assert {"evaluate", "train", "compression", "dvc"} <= {a.path for a in client.list_artifacts(run_id)}
