@@ -55,7 +55,8 @@ def main() -> None:
     worst = confidently_wrong(labels, probs, cfg.evaluate.worst_examples)
     with publish() as out:  # the metrics, plot data and report appear together
         write_json(out.file(METRICS), report)
-        write_json(out.file(HEADLINE), {k: report[k] for k in ("accuracy", "macro_f1", "ece")})
+        write_json(out.file(HEADLINE), {k: report[k] for k in ("accuracy", "macro_f1", "ece")}
+                   | ({"baseline_f1": report["baseline"]["macro_f1"]} if "baseline" in report else {}))
         write_csv(out.file("plots/confusion.csv"), pd.DataFrame({"actual": [names[i] for i in labels],
                                                                  "predicted": [names[i] for i in preds]}))
         write_csv(out.file("plots/reliability.csv"), bins)

@@ -121,8 +121,7 @@ def write_outputs(cfg, trainer: Trainer, tokenizer, names: list[str], n_train: i
         write_json(folder / CALIBRATION, {"temperature": calibrated["temperature"], "fitted_on": "validation"})
         lineage.record(folder, "train", [DATA, LABELS])
         write_json(out.file(METRICS), report)
-        write_json(out.file(HEADLINE), {"val_macro_f1": report["val_macro_f1"], "val_accuracy": report["val_accuracy"],
-                                        "train_s": report["seconds"]})
+        write_json(out.file(HEADLINE), {"val_macro_f1": report["val_macro_f1"], "train_s": report["seconds"]})
         write_csv(out.file(CURVES), history.drop(columns="trainable_params"))
         write_csv(out.file(STEPS), pd.DataFrame(state.steps, columns=["step", "train_loss", "lr"]))
         curves(history["epoch"].tolist(), {c: history[c].tolist() for c in ("train_loss", "val_loss", "val_accuracy")},
