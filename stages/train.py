@@ -31,6 +31,7 @@ from ftpipe.training import distributed as ddp
 from ftpipe.training.batching import TokenSplit
 from ftpipe.training.device import prepare
 from ftpipe.training.loop import LoopSettings, Trainer, steps_per_epoch, summary
+from ftpipe.training.losses import build_loss, class_weights
 from ftpipe.training.methods import apply_method, method_report, save_model, set_trainable, with_method
 from ftpipe.training.models import load_classifier, load_tokenizer, model_source
 from ftpipe.training.optim import build_optimizer, build_scheduler
@@ -62,8 +63,9 @@ def main() -> None:
     model = apply_method(load_classifier(source, names, cfg.model), train).to(device)
     optimizer = build_optimizer(model, train)
     total_steps = steps_per_epoch(len(data.ids), train.batch_size, train.grad_accum_steps) * train.epochs
+    weights = class_weights(data.labels, names, train.class_weights)
     trainer = Trainer(model, optimizer, build_scheduler(optimizer, train, total_steps),
-                      LoopSettings.from_train(train, cfg.seed), device, amp_dtype)
+                      LoopSettings.from_train(train, cfg.seed), device, amp_dtype, build_loss(train, weights, device))
     fingerprint = checkpoints.training_fingerprint(cfg, ddp.world_size(), [DATA / "train.parquet",
                                                                           DATA / "validation.parquet", LABELS])
     checkpoints.resume(trainer, CKPT_DIR, fingerprint)
@@ -88,7 +90,7 @@ def main() -> None:
                                                                     train.checkpoint.keep))
         ddp.check_replicas(model)
         if ddp.is_main():
-            write_outputs(cfg, trainer, tokenizer, names, len(data.ids),
+            write_outputs(cfg, trainer, tokenizer, names, len(data.ids), weights,
                           base_loader=lambda: load_classifier(source, names, cfg.model))
 
 
@@ -101,11 +103,14 @@ def log_epoch(row: dict) -> None:
     log.info("epoch %d: %s", row["epoch"], {k: v for k, v in row.items() if k != "epoch"})
 
 
-def write_outputs(cfg, trainer: Trainer, tokenizer, names: list[str], n_train: int, base_loader) -> None:
+def write_outputs(cfg, trainer: Trainer, tokenizer, names: list[str], n_train: int,
+                  weights: dict[str, float] | None, base_loader) -> None:
     """Save the best epoch's model, the metrics and the curves; log them to MLflow."""
     model, state, train = trainer.model, trainer.state, with_method(cfg.train)
     model.load_state_dict(trainer.best_weights)
     method = {"method": train.method.name, **method_report(model, trainer.device)}  # sizes as trained, pre-merge
+    if weights is not None:  # only when set: the default report keeps its keys
+        method["class_weights"] = {name: round(w, 6) for name, w in weights.items()}
     report = summary(state, n_train, cfg.train.epochs, method)
     history = pd.DataFrame(state.history)
     with publish() as out:  # the model, its report and its curves appear together
