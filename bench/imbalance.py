@@ -97,6 +97,8 @@ def summarise(runs: list[dict], variants: list[str]) -> dict[str, dict]:
     table = {}
     for variant in variants:
         rows = [r for r in runs if r["variant"] == variant]
+        if not rows:
+            continue
         table[variant] = {k: {"mean": round(statistics.fmean(r[k] for r in rows), 4),
                               "std": round(statistics.stdev(r[k] for r in rows), 4) if len(rows) > 1 else 0.0}
                           for k in figures} | {"runs": len(rows)}
@@ -116,9 +118,10 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{variant:<24} seed {seed}: macro-F1 {row['macro_f1']:.4f} accuracy {row['accuracy']:.4f} "
                   + " ".join(f"{k} {v:.3f}" for k, v in row.items() if k.startswith("recall/"))
                   + f" ({row['seconds']} s)", flush=True)
-    table = summarise(runs, args.variants)
-    write_json(args.out, {"recipe": RECIPE, "overrides": args.overrides, "seeds": args.seeds,
-                          "support": runs[0]["support"], "summary": table, "runs": runs})
+            write_json(args.out, {"recipe": RECIPE, "overrides": args.overrides,  # after each run: a stopped
+                                  "seeds": sorted({r["seed"] for r in runs}),     # bench keeps what it measured
+                                  "support": runs[0]["support"], "summary": summarise(runs, args.variants),
+                                  "runs": runs})
     print(f"written: {args.out}")
     if args.workdir is None:
         shutil.rmtree(workdir, ignore_errors=True)
