@@ -57,13 +57,13 @@ def main() -> None:
     names = read_json(LABELS)["names"]
     data, val = TokenSplit.load(DATA / "train.parquet"), TokenSplit.load(DATA / "validation.parquet")
     ddp.check_batches(len(data.ids), train.batch_size)
+    weights = class_weights(data.labels, names, train.class_weights)  # refused before any model loads
     device = ddp.init(device)  # joins torchrun's process group; a plain process stays alone
     source = model_source(cfg.model)
     tokenizer = load_tokenizer(source)
     model = apply_method(load_classifier(source, names, cfg.model), train).to(device)
     optimizer = build_optimizer(model, train)
     total_steps = steps_per_epoch(len(data.ids), train.batch_size, train.grad_accum_steps) * train.epochs
-    weights = class_weights(data.labels, names, train.class_weights)
     trainer = Trainer(model, optimizer, build_scheduler(optimizer, train, total_steps),
                       LoopSettings.from_train(train, cfg.seed), device, amp_dtype, build_loss(train, weights, device))
     fingerprint = checkpoints.training_fingerprint(cfg, ddp.world_size(), [DATA / "train.parquet",
