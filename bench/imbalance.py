@@ -1,7 +1,8 @@
 """Does a loss for class imbalance help? Test macro-F1, accuracy and per-class recall per loss, mean ± std over seeds.
 
-    python bench/imbalance.py                    # data=debates_imbalanced, 5 variants x seeds 1 2 3 (~30 min, 2 cores)
+    python bench/imbalance.py                    # data=debates_imbalanced, 5 variants x seeds 1 2 3 (~36 min, 2 cores)
     python bench/imbalance.py --seeds 1 --variants cross_entropy focal_balanced train.epochs=1
+    python bench/imbalance.py --table            # bench/results/imbalance.json as docs/imbalance.md's table
 
 The pipeline's own stages run as subprocesses in a scratch copy of the project (`--workdir`, default a temporary
 folder): clean, augment and tokenize once (they do not read train.*), then train -> evaluate for each variant and
@@ -45,6 +46,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     parser.add_argument("--workdir", type=Path, default=None, help="scratch copy (default: a temporary folder)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "imbalance.json")
+    parser.add_argument("--table", action="store_true", help="print --out's results as a markdown table; run nothing")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run, e.g. train.epochs=2")
     return parser.parse_args(argv)
 
@@ -105,8 +107,22 @@ def summarise(runs: list[dict], variants: list[str]) -> dict[str, dict]:
     return table
 
 
+def markdown(results: dict) -> str:
+    """One row per variant: mean ± std of each figure over the seeds."""
+    figures = [k for k in next(iter(results["summary"].values())) if k != "runs"]
+    lines = ["| variant | " + " | ".join(f.replace("recall/", "recall ") for f in figures) + " |",
+             "|---" * (len(figures) + 1) + "|"]
+    for variant, row in results["summary"].items():
+        lines.append(f"| {variant} | " + " | ".join(f"{row[f]['mean']:.3f} ± {row[f]['std']:.3f}" for f in figures)
+                     + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.table:
+        print(markdown(json.loads(args.out.read_text())))
+        return
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="imbalance-"))
     workdir.mkdir(parents=True, exist_ok=True)
     prepare(workdir, args.overrides)
