@@ -31,7 +31,7 @@ from ftpipe.training import distributed as ddp
 from ftpipe.training.batching import TokenSplit
 from ftpipe.training.device import prepare
 from ftpipe.training.loop import LoopSettings, Trainer, steps_per_epoch, summary
-from ftpipe.training.losses import build_loss, class_weights
+from ftpipe.training.losses import build_loss, class_weights, setting
 from ftpipe.training.methods import apply_method, method_report, save_model, set_trainable, with_method
 from ftpipe.training.models import load_classifier, load_tokenizer, model_source
 from ftpipe.training.optim import build_optimizer, build_scheduler
@@ -57,7 +57,7 @@ def main() -> None:
     names = read_json(LABELS)["names"]
     data, val = TokenSplit.load(DATA / "train.parquet"), TokenSplit.load(DATA / "validation.parquet")
     ddp.check_batches(len(data.ids), train.batch_size)
-    weights = class_weights(data.labels, names, train.class_weights)  # refused before any model loads
+    weights = class_weights(data.labels, names, setting(train, "class_weights"))  # refused before any model loads
     device = ddp.init(device)  # joins torchrun's process group; a plain process stays alone
     source = model_source(cfg.model)
     tokenizer = load_tokenizer(source)

@@ -6,12 +6,13 @@ import math
 import numpy as np
 import pytest
 import torch
+from omegaconf import OmegaConf
 from torch.nn import functional as F
 
 from ftpipe.config.schema import check_section
 from ftpipe.infra.errors import PipelineError
 from ftpipe.training import loop
-from ftpipe.training.losses import build_loss, class_weights, focal_loss
+from ftpipe.training.losses import build_loss, class_weights, focal_loss, setting
 from tests.helpers.config import train_cfg
 
 CPU = torch.device("cpu")
@@ -40,6 +41,10 @@ def test_a_class_without_train_rows_is_a_one_line_error_naming_it():
 
 def test_the_default_loss_is_the_loops_cross_entropy_itself():
     assert build_loss(train_cfg(), None, CPU) is loop.cross_entropy
+    older = OmegaConf.create({k: v for k, v in train_cfg().items()  # a params.yaml from before the loss keys
+                              if k not in ("loss", "class_weights", "focal_gamma", "label_smoothing")})
+    assert setting(older, "class_weights") == "none" and build_loss(older, None, CPU) is loop.cross_entropy
+    check_section("train", older)
 
 
 @pytest.mark.parametrize("weights", [None, {"a": 0.5, "b": 1.0, "c": 4.0}])
