@@ -32,6 +32,7 @@ from ftpipe.training import distributed as ddp
 from ftpipe.training.batching import TokenSplit
 from ftpipe.training.device import prepare
 from ftpipe.training.loop import LoopSettings, Trainer, steps_per_epoch, summary
+from ftpipe.training.losses import build_loss, class_weights, setting
 from ftpipe.training.methods import apply_method, method_report, save_model, set_trainable, with_method
 from ftpipe.training.models import CALIBRATION, load_classifier, load_tokenizer, model_source
 from ftpipe.training.optim import build_optimizer, build_scheduler
@@ -57,6 +58,7 @@ def main() -> None:
     names = read_json(LABELS)["names"]
     data, val = TokenSplit.load(DATA / "train"), TokenSplit.load(DATA / "validation")
     ddp.check_batches(len(data.ids), train.batch_size)
+    weights = class_weights(data.labels, names, setting(train, "class_weights"))  # refused before any model loads
     device = ddp.init(device)  # joins torchrun's process group; a plain process stays alone
     source = model_source(cfg.model)
     tokenizer = load_tokenizer(source)
@@ -64,7 +66,7 @@ def main() -> None:
     optimizer = build_optimizer(model, train)
     total_steps = steps_per_epoch(len(data.ids), train.batch_size, train.grad_accum_steps) * train.epochs
     trainer = Trainer(model, optimizer, build_scheduler(optimizer, train, total_steps),
-                      LoopSettings.from_train(train, cfg.seed), device, amp_dtype)
+                      LoopSettings.from_train(train, cfg.seed), device, amp_dtype, build_loss(train, weights, device))
     fingerprint = checkpoints.training_fingerprint(cfg, ddp.world_size(), [DATA / "train", DATA / "validation",
                                                                           LABELS])
     checkpoints.resume(trainer, CKPT_DIR, fingerprint)
@@ -89,7 +91,7 @@ def main() -> None:
                                                                     train.checkpoint.keep))
         ddp.check_replicas(model)
         if ddp.is_main():
-            write_outputs(cfg, trainer, tokenizer, names, len(data.ids),
+            write_outputs(cfg, trainer, tokenizer, names, len(data.ids), weights,
                           base_loader=lambda: load_classifier(source, names, cfg.model),
                           val=(val.labels, partial(predict_logits, model, val.ids, train.eval_batch_size, device,
                                                    pad_id, amp_dtype)))
@@ -104,12 +106,15 @@ def log_epoch(row: dict) -> None:
     log.info("epoch %d: %s", row["epoch"], {k: v for k, v in row.items() if k != "epoch"})
 
 
-def write_outputs(cfg, trainer: Trainer, tokenizer, names: list[str], n_train: int, base_loader, val) -> None:
+def write_outputs(cfg, trainer: Trainer, tokenizer, names: list[str], n_train: int,
+                  weights: dict[str, float] | None, base_loader, val) -> None:
     """Save the best epoch's model with its temperature (fitted on `val`: labels, a function giving logits),
     the metrics and the curves; log them to MLflow."""
     model, state, train = trainer.model, trainer.state, with_method(cfg.train)
     model.load_state_dict(trainer.best_weights)
     method = {"method": train.method.name, **method_report(model, trainer.device)}  # sizes as trained, pre-merge
+    if weights is not None:  # only when set: the default report keeps its keys
+        method["class_weights"] = {name: round(w, 6) for name, w in weights.items()}
     calibrated = temperature_report(val[0], val[1](), train.temperature_scaling)
     report = summary(state, n_train, cfg.train.epochs, method) | calibrated
     history = pd.DataFrame(state.history)

@@ -262,6 +262,11 @@ class Train:
     nonfinite_loss: Literal["stop", "skip"] = "stop"
     log_every_steps: int = num(1)
     temperature_scaling: bool = True
+    # absent in a params.yaml composed before losses existed: the plain cross-entropy
+    loss: Literal["cross_entropy", "focal", "label_smoothing"] = "cross_entropy"
+    class_weights: Literal["none", "balanced"] = "none"
+    focal_gamma: float = num(0, default=2.0)
+    label_smoothing: float = num(0, 1, high_open=True, default=0.1)
 
     def check(self, key: str) -> None:
         name = self.method.name if self.method else "full"

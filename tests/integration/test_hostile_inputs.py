@@ -131,6 +131,9 @@ CONFIG_REFUSED = {
     "a zero validation share": (["data.split.validation=0"], "data.split.validation: must be a number > 0 and < 1"),
     "a quoted max_length": (["model.max_length='128'"], "model.max_length: expected an integer, got the string"),
     "freezing with LoRA": (["train/method=lora", "train.freeze_layers=2"], "train.freeze_layers: only for"),
+    "an unknown loss": (["train.loss=hinge"],
+                        "train.loss: unknown value 'hinge'; use one of cross_entropy, focal, label_smoothing"),
+    "a negative focal gamma": (["train.focal_gamma=-1"], "train.focal_gamma: must be a number >= 0, got -1"),
 }
 
 
