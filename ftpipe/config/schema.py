@@ -79,6 +79,14 @@ class DvcDeps:
 
 
 @dataclass(kw_only=True)
+class DataAudit:
+    enabled: bool
+    folds: int = num(2)
+    top: int = num(0)
+    max_rows: int | None = num(10)
+
+
+@dataclass(kw_only=True)
 class Data:
     path: str
     validation_path: str | None
@@ -99,6 +107,9 @@ class Data:
     max_rows: int | None = num(10)
     split: Split
     on_split_overlap: Literal["error", "drop_from_train"]
+    # absent in a params.yaml composed before the label audit existed: no audit, nothing dropped
+    audit: DataAudit = field(default_factory=lambda: DataAudit(enabled=False, folds=5, top=100, max_rows=None))
+    drop_suspected_label_errors: bool = False
     dvc_deps: DvcDeps
 
     def check(self, key: str) -> None:
@@ -119,6 +130,12 @@ class Data:
         except LookupError:
             raise PipelineError(f"{key}.encoding: unknown encoding {self.encoding!r}; use a Python codec name such as "
                                 f"utf-8, utf-16, latin-1 or cp1252") from None
+        if self.drop_suspected_label_errors and not self.audit.enabled:
+            raise PipelineError(f"{key}.drop_suspected_label_errors: true needs the label audit; set "
+                                f"{key}.audit.enabled=true or drop_suspected_label_errors=false")
+        if self.audit.max_rows is not None and self.audit.max_rows < 2 * self.audit.folds:
+            raise PipelineError(f"{key}.audit.max_rows: {self.audit.max_rows} rows cannot fill "
+                                f"{key}.audit.folds={self.audit.folds} folds of two classes; raise it or set null")
         if (self.validation_path is None) != (self.test_path is None):
             raise PipelineError(f"{key}.validation_path and {key}.test_path: give both or neither")
         for name in ("path", "validation_path", "test_path"):  # what dvc.yaml hashes must follow the paths

@@ -25,7 +25,7 @@ from ftpipe.tracking.owner import owner_tags
 
 RUN_FILE = Path("models/mlflow_run.json")
 # the data stages' reports that the model's run carries: the numbers of their metrics files, and every file
-UPSTREAM_REPORTS = {"clean": ["metrics/clean.json"],
+UPSTREAM_REPORTS = {"clean": ["metrics/clean.json", "metrics/audit.json", "reports/audit/suspects.csv"],
                     "augment": ["metrics/augment.json", "reports/augment_samples.json"],
                     "tokenize": ["metrics/tokenize.json"]}
 PARENT_ENV = "FTPIPE_PARENT_RUN_ID"
@@ -138,13 +138,16 @@ def _ending_failed(active: Any) -> Iterator[Any]:
 
 
 def log_upstream() -> None:
-    """Into the active run: each data stage's metrics as `data/<stage>/<key>`, and its report files as artefacts."""
+    """Into the active run: each data stage's metrics as `data/<stage>/<key>` (`data/<stage>/<report>/<key>` for a
+    second report), and its report files as artefacts."""
     import mlflow
 
     present = {stage: [p for p in paths if Path(p).is_file()] for stage, paths in UPSTREAM_REPORTS.items()}
     for stage, paths in present.items():
-        for path in (p for p in paths if p.startswith("metrics/")):
-            mlflow.log_metrics(keys.stage(stage, flatten(read_json(path))))
+        for path in (p for p in paths if p.startswith("metrics/") and p.endswith(".json")):
+            # a stage's second report (clean's audit.json) gets its own group: data/clean/audit/<key>
+            name = stage if Path(path).stem == stage else f"{stage}/{Path(path).stem}"
+            mlflow.log_metrics(keys.stage(name, flatten(read_json(path))))
     for stage, paths in present.items():
         for path in paths:
             mlflow.log_artifact(path, stage)

@@ -52,3 +52,20 @@ def write_clean(root: Path, train=TRAIN_REVIEWS, validation=VALIDATION_REVIEWS, 
         start += len(rows)
         frame.to_parquet(clean / f"{name}.parquet", index=False)
     (clean / "labels.json").write_text(json.dumps({"names": ["negative", "positive"]}))
+
+
+def noisy_sentiment_rows(per_class: int = 100, flips: int = 10, seed: int = 0) -> tuple[list[dict], set[str]]:
+    """Separable two-class texts (two class words among neutral filler), with `flips` labels swapped: the rows
+    and the flipped texts, for the label audit's tests."""
+    import random
+
+    rng = random.Random(seed)
+    words = {"pos": "wonderful superb delightful brilliant charming moving".split(),
+             "neg": "dreadful boring awful tedious clumsy dull".split()}
+    filler = "the film plot actor scene story camera music night city house road cast year".split()
+    rows = [{"text": f"{i} {rng.choice(filler)} {rng.choice(words[c])} {rng.choice(filler)} {rng.choice(words[c])} "
+                     f"{rng.choice(filler)}", "label": c} for c in words for i in range(per_class)]
+    flipped = rng.sample(range(len(rows)), flips)
+    for i in flipped:
+        rows[i]["label"] = "neg" if rows[i]["label"] == "pos" else "pos"
+    return rows, {rows[i]["text"] for i in flipped}
