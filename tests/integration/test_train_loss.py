@@ -8,16 +8,21 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from ftpipe.infra.errors import PipelineError
+from ftpipe.training.batching import load_tokenized, save_tokenized
 from tests.helpers.faults import inside, make_workspace
 
 IMBALANCED = ["train.loss=focal", "train.class_weights=balanced", "train.epochs=1"]
 
 
 def keep_rows(root, keep) -> None:
-    """Cut the train split (tokenized and clean, row for row) to the rows `keep(frame)` selects."""
-    for path in (root / "data/tokenized/train.parquet", root / "data/clean/train.parquet"):
-        frame = pd.read_parquet(path)
-        frame[keep(frame)].reset_index(drop=True).to_parquet(path)
+    """Cut the train split (clean and tokenized, row for row) to the rows `keep(frame)` selects."""
+    path = root / "data/clean/train.parquet"
+    frame = pd.read_parquet(path)
+    mask = keep(frame).to_numpy()
+    frame[mask].reset_index(drop=True).to_parquet(path)
+    ids, labels = load_tokenized(root / "data/tokenized/train")
+    ids, labels = [list(map(int, x)) for x, m in zip(ids, mask) if m], labels[mask]  # copies: the file is rewritten
+    save_tokenized(root / "data/tokenized/train", ids, labels)
 
 
 def test_focal_loss_with_balanced_weights_trains_evaluates_and_logs(tmp_path, tiny_model_dir):
