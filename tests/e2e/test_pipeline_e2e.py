@@ -105,7 +105,7 @@ def test_dvc_repro_end_to_end_reruns_exactly_what_changed_and_repeats_to_the_byt
     assert set(json.loads(status)) == {"tokenize", "train", "evaluate", "compress"}  # its importers, no other
     (project / "ftpipe/training/loop.py").write_text((ROOT / "ftpipe/training/loop.py").read_text())
     assert json.loads(run(["dvc", "status", "--json"], project).stdout) == {}
-    compose_params(project, *tiny, "evaluate.calibration_bins=5")
+    compose_params(project, *tiny, "evaluate.worst_examples=5")  # (calibration_bins: compress reads it too)
     assert ran_stages(repro(project)) == ["evaluate"]          # an evaluate-only param
     compose_params(project, *tiny)
     repro(project, "evaluate")
