@@ -40,7 +40,8 @@ def read_split(name: str) -> pd.DataFrame:
 
 def main() -> None:
     params = load_params()
-    cfg, seed = params.get("augment") or {}, int(params.get("seed", 0))
+    # the data's seed, not training's: repeats of a training (a seed sweep) share one augmented set
+    cfg, seed = params.get("augment") or {}, int((params.get("data") or {}).get("seed", 42))
     names = augmenter_names(cfg.get("augmenters"))
     lineage.check([CLEAN])
     train = read_split("train")

@@ -29,10 +29,10 @@ log = get_logger("clean")
 def main() -> None:
     cfg = load_params()
     drops, notes = Counter(), Counter()
-    splits, labels = build_splits(cfg.data, cfg.seed, drops, notes)
+    splits, labels = build_splits(cfg.data, cfg.data.seed, drops, notes)
     names = label_names(pd.concat([s["label"] for s in splits.values()]), cfg.data.path)
     label_id = {name: i for i, name in enumerate(names)}
-    audit = audit_train(splits["train"], names, cfg.data.get("audit"), cfg.seed)
+    audit = audit_train(splits["train"], names, cfg.data.get("audit"), cfg.data.seed)
     drops["suspected_label_errors"] = 0  # counted, zero or not, like every other reason
     if cfg.data.get("drop_suspected_label_errors"):
         splits["train"], drops["suspected_label_errors"] = drop_suspects(splits["train"], audit)

@@ -24,7 +24,7 @@ from ftpipe.infra.io import read_json, write_csv, write_json
 from ftpipe.infra.logs import get_logger
 from ftpipe.infra.publish import publish
 from ftpipe.infra.stage import run_stage
-from ftpipe.tracking import keys
+from ftpipe.tracking import keys, trial
 from ftpipe.tracking.identity import set_note
 from ftpipe.tracking.runs import configure, log_context, start_train_run
 from ftpipe.training import checkpoints
@@ -104,6 +104,7 @@ def log_step(point: dict) -> None:
 def log_epoch(row: dict) -> None:
     mlflow.log_metrics(keys.epoch(row), step=row["epoch"])
     log.info("epoch %d: %s", row["epoch"], {k: v for k, v in row.items() if k != "epoch"})
+    trial.report(row)  # in an Optuna sweep: the epoch goes to the trial, whose pruner may stop the training here
 
 
 def write_outputs(cfg, trainer: Trainer, tokenizer, names: list[str], n_train: int,

@@ -23,7 +23,7 @@ from ftpipe.tracking.faults import describe, end_run
 log = get_logger("sweep")
 
 
-def abort_parent(client: Any, parent_id: str, exc: BaseException, spec: Any) -> None:
+def abort_parent(client: Any, parent_id: str, exc: BaseException, settings: Any) -> None:
     """End the parent KILLED (interrupted) or FAILED (an error), then its children still RUNNING KILLED;
     then write the report of the jobs that did end."""
     reason = describe(exc)
@@ -34,18 +34,18 @@ def abort_parent(client: Any, parent_id: str, exc: BaseException, spec: Any) -> 
     log.warning("sweep stopped (%s): MLflow parent run %s ended, %d running job run(s) marked KILLED", reason,
                 parent_id, len(running))
     try:
-        finish(client, parent_id, spec)
+        finish(client, parent_id, settings)
     except Exception as error:   # e.g. no job got as far as the ranking metric: that must not hide why we stopped
         log.warning("no sweep report: %s", error)
 
 
 @contextmanager
-def aborting_parent_on_error(client: Any, parent_id: str, spec: Any) -> Iterator[None]:
+def aborting_parent_on_error(client: Any, parent_id: str, settings: Any) -> Iterator[None]:
     """Any exception out of the block (Ctrl-C and SIGTERM included) ends the sweep's runs, then goes on up."""
     try:
         yield
     except BaseException as exc:
-        abort_parent(client, parent_id, exc, spec)
+        abort_parent(client, parent_id, exc, settings)
         raise
 
 

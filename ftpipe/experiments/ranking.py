@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
 
+import numpy as np
 import pandas as pd
 
 from ftpipe.infra.errors import PipelineError
@@ -25,8 +26,11 @@ def runs_frame(runs: Iterable[Any]) -> pd.DataFrame:
     """One row per MLflow run: `run_id`, `run`, `status`, then `param:<key>` and `metric:<key>` columns."""
     rows = []
     for r in runs:
-        row = {"run_id": r.info.run_id, "run": r.info.run_name or r.info.run_id[:8], "status": r.info.status,
-               "exp": r.data.tags.get("sweep.exp", "")}
+        # a pruned trial's run is KILLED in MLflow's terms; the sweep's own tag says PRUNED
+        status = "PRUNED" if r.data.tags.get("sweep.state") == "PRUNED" else r.info.status
+        row = {"run_id": r.info.run_id, "run": r.info.run_name or r.info.run_id[:8], "status": status,
+               "exp": r.data.tags.get("sweep.exp", ""), "key": r.data.tags.get("sweep.job_key", r.info.run_id),
+               "start": r.info.start_time}
         row.update({f"param:{k}": v for k, v in r.data.params.items()})
         row.update({f"metric:{k}": v for k, v in r.data.metrics.items()})
         rows.append(row)
@@ -54,6 +58,44 @@ def rank(df: pd.DataFrame, metric: str, mode: str) -> pd.DataFrame:
     col = metric_or_fail(df, metric)
     out = df.assign(_ok=df["status"].eq("FINISHED") & df[col].notna())
     return out.sort_values(["_ok", col], ascending=[False, mode == "min"], na_position="last").drop(columns="_ok")
+
+
+def latest_attempts(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per job: a job that a resumed sweep ran again is shown by its latest attempt only."""
+    if df.empty:
+        return df
+    return df.sort_values("start").drop_duplicates("key", keep="last").sort_index()
+
+
+def seed_gap(df: pd.DataFrame, groups: pd.DataFrame, keys: list[str], metric: str, mode: str) -> str:
+    """Does the best setting beat the runner-up beyond seed noise? A Welch 95 % interval for the difference of
+    their means over seeds, in words."""
+    from scipy import stats
+
+    if len(groups) < 2:
+        return "Only one setting finished: nothing to compare."
+    keys = [k for k in keys if k != "seed"]
+    done = df[df["status"].eq("FINISHED")]
+
+    def values(row: pd.Series) -> np.ndarray:
+        mask = np.ones(len(done), bool)
+        for k in keys:
+            mask &= done[f"param:{k}"].fillna("<unset>").to_numpy() == row[k]
+        return done.loc[mask, f"metric:{metric}"].dropna().to_numpy(float)
+
+    a, b = values(groups.iloc[0]), values(groups.iloc[1])
+    if min(len(a), len(b)) < 2:
+        return (f"The best setting and the runner-up have {len(a)} and {len(b)} finished seed(s): seed noise cannot be "
+                "told from a real gap; add seeds (e.g. seed=1,2,3).")
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    diff = a.mean() - b.mean()
+    dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1)) if va + vb > 0 else np.inf
+    half = stats.t.ppf(0.975, dof) * np.sqrt(va + vb) if va + vb > 0 else 0.0
+    low, high = diff - half, diff + half
+    better = low > 0 if mode == "max" else high < 0
+    verdict = "beats the runner-up beyond seed noise" if better else "is within seed noise of the runner-up"
+    return (f"The best setting {verdict}: {metric} difference {diff:+.4f}, Welch 95 % interval [{low:+.4f}, "
+            f"{high:+.4f}] over {len(a)} and {len(b)} seeds.")
 
 
 def group_over_seeds(df: pd.DataFrame, keys: list[str], metrics: list[str], metric: str, mode: str) -> pd.DataFrame:

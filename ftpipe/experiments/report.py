@@ -31,7 +31,7 @@ def sweep_report(client: Any, parent: Any, metric: str | None = None, mode: str 
     metric = metric or tags.get("sweep.metric", ranking.DEFAULT_METRICS[0])
     mode = mode or tags.get("sweep.mode", "max")
     axes = json.loads(tags.get("sweep.axes", "[]"))
-    df = ranking.runs_frame(children(client, parent))
+    df = ranking.latest_attempts(ranking.runs_frame(children(client, parent)))
     name = tags.get("sweep.name", parent.info.run_name)
     head = [f"# Sweep `{name}`", "",
             f"MLflow parent run `{parent.info.run_id}` ({parent.info.status}); {len(df)} of "
@@ -50,11 +50,14 @@ def sweep_report(client: Any, parent: Any, metric: str | None = None, mode: str 
     if best:
         text += [f"**Best run:** `{best['run']}` (DVC experiment `{best['exp'] or '-'}`, run `{best['run_id']}`): "
                  f"{metric} = {best[metric]:.4f}", ""]
-    failed = int((~df["status"].eq("FINISHED")).sum())
-    if failed:
-        text += [f"{failed} job(s) did not finish; they are listed last.", ""]
-    if "seed" in axes and not groups.empty:
-        text += ["## Settings, averaged over seeds", "", ranking.markdown(groups), ""]
+    pruned = int(df["status"].eq("PRUNED").sum())
+    failed = int((~df["status"].isin(["FINISHED", "PRUNED"])).sum())
+    if pruned or failed:
+        text += [f"{pruned} job(s) pruned and {failed} not finished; they are listed last.", ""]
+    if not groups.empty:
+        title = "Settings, averaged over seeds (mean, std, count)" if "seed" in axes else "Settings"
+        text += [f"## {title}", "", ranking.markdown(groups), "",
+                 ranking.seed_gap(ranked, groups, axes, metric, mode), ""]
     text += ["## Runs", "", ranking.markdown(runs), "",
              "Side by side in the MLflow UI (`make ui`): "
              + ranking.compare_url(list(ranked["run_id"]), [parent.info.experiment_id]),
@@ -62,10 +65,10 @@ def sweep_report(client: Any, parent: Any, metric: str | None = None, mode: str 
     return SweepReport(runs, groups, best, "\n".join(text))
 
 
-def finish(client: Any, parent_id: str, spec: Any) -> SweepReport:
+def finish(client: Any, parent_id: str, settings: Any) -> SweepReport:
     """Write and log the report; tag the parent with the winner."""
     parent = client.get_run(parent_id)
-    report = sweep_report(client, parent, spec.metric, spec.mode)
+    report = sweep_report(client, parent, settings.metric, settings.mode)
     out = REPORTS / parent.data.tags[NAME_TAG]
     write_text(out / "summary.md", report.text)
     write_csv(out / "runs.csv", report.runs)
@@ -76,6 +79,6 @@ def finish(client: Any, parent_id: str, spec: Any) -> SweepReport:
     if report.best:
         client.set_tag(parent_id, "sweep.best_run_id", report.best["run_id"])
         client.set_tag(parent_id, "sweep.best_exp", report.best["exp"])
-        client.log_metric(parent_id, f"sweep.best.{spec.metric}", float(report.best[spec.metric]))
+        client.log_metric(parent_id, f"sweep.best.{settings.metric}", float(report.best[settings.metric]))
     print(report.text, file=sys.stdout, flush=True)
     return report

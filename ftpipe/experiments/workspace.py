@@ -24,7 +24,8 @@ def copy_project(dest: Path, root: Path = ROOT) -> Path:
         elif src.exists():
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / name)
-    for cmd in (["git", "init", "-q"],
+    # committed, as in a clone: `dvc exp run --temp` (each sweep job) runs what git tracks, plus workspace changes
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
                 ["git", "-c", "user.name=ftpipe", "-c", "user.email=ftpipe@localhost", "commit", "-q",
                  "--allow-empty", "-m", "scratch copy"]):
         subprocess.run(cmd, cwd=dest, check=True, capture_output=True)

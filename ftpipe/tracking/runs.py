@@ -22,6 +22,7 @@ from ftpipe.tracking import keys
 from ftpipe.tracking.faults import ERROR_TAG, close_orphaned_run, describe, ensure_reachable
 from ftpipe.tracking.identity import dvc_lock, git_state, log_datasets, run_name, set_note, train_note
 from ftpipe.tracking.owner import owner_tags
+from ftpipe.tracking.trial import STATE_TAG, Pruned
 
 RUN_FILE = Path("models/mlflow_run.json")
 # the data stages' reports that the model's run carries: the numbers of their metrics files, and every file
@@ -130,6 +131,10 @@ def _ending_failed(active: Any) -> Iterator[Any]:
         # (re)opened by this process: a later sweep must not take it for the run of a dead one
         mlflow.set_tags(owner_tags())
         yield active
+    except Pruned as exc:  # a sweep's pruner stopped it: not a failure, and MLflow has no PRUNED status
+        mlflow.set_tags({ERROR_TAG: str(exc), STATE_TAG: "PRUNED"})
+        mlflow.end_run(status="KILLED")
+        raise
     except BaseException as exc:
         mlflow.set_tag(ERROR_TAG, describe(exc))
         mlflow.end_run(status="FAILED")
