@@ -54,8 +54,8 @@ lint: $(VENV)/.installed-test   ## ruff: lint and import order (pyproject.toml [
 params: setup              ## recompose params.yaml from conf/, e.g. make params OVERRIDES="train=full"
 	$(PY) -m ftpipe.config.compose $(OVERRIDES)
 
-sweep: setup               ## a grid of DVC experiments, ranked (docs/sweeps.md), e.g. make sweep SWEEP="lr seed=1,2"
-	$(PY) -m ftpipe.experiments.sweep $(SWEEP)
+sweep: setup               ## a Hydra multirun of the pipeline, ranked (docs/sweeps.md), e.g. make sweep SWEEP="train.lr=1e-5,3e-5 seed=1,2"
+	$(PY) -m ftpipe.experiments.sweep -m $(SWEEP)
 
 ui: setup                  ## the MLflow UI on http://127.0.0.1:5000
 	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port 5000 --workers 1

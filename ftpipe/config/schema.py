@@ -111,7 +111,8 @@ class Data:
     audit: DataAudit = field(default_factory=lambda: DataAudit(enabled=False, folds=5, top=100, max_rows=None))
     drop_suspected_label_errors: bool = False
     dvc_deps: DvcDeps
-    seed: int = 42  # split, sampling, audit folds and augmentation; absent from a params.yaml of before: 42
+    seed: int = num(0, default=42)  # split, sampling, audit folds and augmentation; absent from an older params.yaml
+    max_train_rows: int | None = num(2, default=None)  # a stratified cut of the train split alone (low-data runs)
 
     def check(self, key: str) -> None:
         if self.split.validation + self.split.test >= 1:

@@ -190,6 +190,18 @@ def label_names(labels: pd.Series, source: str = "data") -> list[str]:
     return sorted(names, key=int) if all(n.lstrip("-").isdigit() for n in names) else names
 
 
+def stratified_cut(frame: pd.DataFrame, rows: int | None, seed: int, key: str) -> pd.DataFrame:
+    """At most `rows` rows, each label keeping its share (seeded)."""
+    if not rows or len(frame) <= rows:
+        return frame
+    try:
+        part, _ = train_test_split(frame, train_size=rows, stratify=frame["label"], random_state=seed)
+    except ValueError as exc:  # a class too small to subsample in proportion
+        raise PipelineError(f"{key}: cannot take a stratified sample of {rows} rows ({exc}); raise {key} or set it "
+                            "to null") from None
+    return part
+
+
 def build_splits(data: DictConfig, seed: int, drops: Counter, notes: Counter
                  ) -> tuple[dict[str, pd.DataFrame], LabelPolicy]:
     """The cleaned train/validation/test frames (given files, or a seeded stratified split of data.path), and the
@@ -204,19 +216,16 @@ def build_splits(data: DictConfig, seed: int, drops: Counter, notes: Counter
         raise PipelineError(f"{data.path}: every row was dropped by cleaning ({dict(+drops)}); check "
                             f"data.text_column, data.label_column, data.drop_labels and data.min_chars")
     if not given:
-        if data.max_rows and len(pool) > data.max_rows:
-            try:
-                pool, _ = train_test_split(pool, train_size=data.max_rows, stratify=pool["label"],
-                                           random_state=seed)
-            except ValueError as exc:  # a class too small to subsample in proportion
-                raise PipelineError(f"data.max_rows: cannot take a stratified sample of {data.max_rows} rows "
-                                    f"({exc}); raise data.max_rows or set it to null") from None
+        pool = stratified_cut(pool, data.max_rows, seed, "data.max_rows")
         splits = split(pool, data, seed)
     for name, part in splits.items():
         if not len(part):
             raise PipelineError(f"{data.get(f'{name}_path') or data.path}: no {name} rows left after cleaning "
                                 f"({dict(+drops)})")
     check_leaks(splits, data.on_split_overlap)
+    kept = len(splits["train"])  # a low-data run: fewer training rows, the same validation and test
+    splits["train"] = stratified_cut(splits["train"], data.get("max_train_rows"), seed, "data.max_train_rows")
+    notes["train_rows_cut"] = kept - len(splits["train"])
     unseen = set(pd.concat([splits["validation"]["label"], splits["test"]["label"]]).astype(str)) \
         - set(splits["train"]["label"].astype(str))
     if unseen:

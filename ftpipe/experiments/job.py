@@ -67,6 +67,7 @@ def run(cfg: DictConfig, settings: SweepSettings, number: int, overrides: list[s
         run_id = complete_run(client, parent, run, exp, settings.target)
         value = client.get_run(run_id).data.metrics.get(settings.metric, math.nan)
         _tag(client, run_id, {**tags, STATE_TAG: "COMPLETE"})
+        log_choices(client, run_id, overrides)
         return JobResult("COMPLETE", value, run_id)
     if run is not None and run.data.tags.get(STATE_TAG) == "PRUNED":
         _tag(client, run.info.run_id, tags)
@@ -78,7 +79,18 @@ def run(cfg: DictConfig, settings: SweepSettings, number: int, overrides: list[s
     _tag(client, run_id, {**tags, STATE_TAG: "FAILED", "sweep.error": error})
     if client.get_run(run_id).info.status != "FAILED":
         end_run(client, run_id, "FAILED", error)
+    log_choices(client, run_id, overrides)
     return JobResult("FAILED", math.nan, run_id)
+
+
+def log_choices(client: Any, run_id: str, overrides: list[str]) -> None:
+    """The job's overrides as params where the run lacks them: a config group such as `augment=synonym` is not a
+    config value train logs, yet it is what the sweep varies and the report groups by."""
+    have = client.get_run(run_id).data.params
+    for item in overrides:
+        key, _, value = item.lstrip("+~").partition("=")
+        if key and key not in have:
+            client.log_param(run_id, key, value)
 
 
 def attempts(client: Any, parent: Any, key: str | None, name: str | None = None) -> list[Any]:

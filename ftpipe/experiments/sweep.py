@@ -29,7 +29,7 @@ from ftpipe.infra.errors import PipelineError, interrupt_on_sigterm
 from ftpipe.infra.logs import get_logger
 from ftpipe.tracking.runs import PARENT_ENV, configure, tracking_uri
 
-PLUGINS = ROOT / "ftpipe" / "experiments"   # holds hydra_plugins/ftpipe_optuna_sweeper.py
+PLUGINS = ROOT / "ftpipe" / "config"   # holds hydra_plugins/ftpipe_optuna_sweeper.py (as .dvc/config tells DVC)
 log = get_logger("sweep")
 # conf/hydra/launcher/ray.yaml shares its name with hydra-ray-launcher's schema, which Hydra then applies to it
 # (as wanted) with a deprecation warning on every composition

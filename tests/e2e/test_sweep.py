@@ -1,12 +1,13 @@
 """The sweep front door on a tiny model, end to end: real Hydra multirun, DVC experiments, MLflow, Optuna."""
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 
-from tests.helpers.processes import gone, wait_for
+import pytest
+
+from tests.helpers.processes import wait_for
 from tests.helpers.project import run
 from tests.helpers.sweeps import TINY, children, job_logs, parents, start_sweep, sweep
 
@@ -61,7 +62,8 @@ def test_optuna_prunes_a_hopeless_learning_rate(project, tiny_model_dir):
     # validation loss moves with every step, so "worse than the median" is strict. Trial 0 (lr 1e-3, queued first)
     # runs its 3 epochs; trial 1 (lr 1e-9, queued second) cannot move off its initial loss, and the median pruner
     # stops it after epoch 1
-    result = sweep(project, "hydra/sweeper=optuna", "hydra.sweeper.n_trials=2", "hydra.sweeper.pruner.n_startup_trials=1",
+    result = sweep(project, "hydra/sweeper=optuna", "hydra.sweeper.n_trials=2",
+                   "hydra.sweeper.pruner.n_startup_trials=1",
                    "hydra.sweeper.enqueue=[{train.lr:1e-3},{train.lr:1e-9}]", "train.lr=choice(1e-3,1e-9)",
                    "sweep.metric=val/best_loss", "sweep.mode=min", "data.max_rows=200", "mlflow.log_model=false",
                    "train.epochs=3", "sweep.target=train", f"model.name_or_path={tiny_model_dir}")
@@ -80,3 +82,18 @@ def test_optuna_prunes_a_hopeless_learning_rate(project, tiny_model_dir):
     assert parent.data.tags["sweep.best_run_id"] == kids[0].info.run_id
     summary = (project / "reports" / "sweeps" / name / "summary.md").read_text()
     assert "1 job(s) pruned" in summary and "| PRUNED |" in summary
+
+
+LAUNCHER_ARGS = {"joblib": ["hydra.launcher.n_jobs=2"], "submitit_local": ["hydra.launcher.timeout_min=15"],
+                 "ray": ["hydra.launcher.ray.init.num_cpus=2"]}   # ray: a local instance (conf/hydra/launcher/ray.yaml)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("launcher", list(LAUNCHER_ARGS))
+def test_two_jobs_run_through_a_parallel_launcher(project, tiny_model_dir, launcher):
+    sweep(project, "train.lr=1e-4,3e-4", "seed=1", *TINY, "sweep.target=train", f"model.name_or_path={tiny_model_dir}",
+          f"hydra/launcher={launcher}", *LAUNCHER_ARGS[launcher])
+    (parent,) = parents(project)
+    kids = children(project, parent)
+    assert sorted(k.data.params["train.lr"] for k in kids) == ["0.0001", "0.0003"]
+    assert all(k.info.status == "FINISHED" for k in kids)

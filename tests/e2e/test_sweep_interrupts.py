@@ -1,8 +1,8 @@
-"""Stopped multiruns leave no MLflow run RUNNING: real sqlite stores, real `dvc repro` jobs, real signals.
+"""Stopped sweeps leave no MLflow run RUNNING: real sqlite stores, real `dvc exp run` jobs, real signals.
 
 Ctrl-C and SIGTERM end a multirun's parent KILLED and stop its job; runs that a SIGKILL left RUNNING are closed
 by the next sweep that starts. The pieces (closing dead runs, a job never outliving its driver) are in
-integration/test_job_processes.py, a stopped sweep's runs in unit/test_sweeps.py.
+integration/test_job_processes.py; resuming a killed sweep is in e2e/test_sweep.py.
 """
 from __future__ import annotations
 
@@ -29,8 +29,7 @@ def client_of(store: Path):
 
 
 def start_multirun(project: Path, model: Path, log: Path, *overrides: str) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "ftpipe.experiments.multirun", "-m", *TINY, f"model.name_or_path={model}",
-           f"hydra.sweep.dir={project / 'multirun' / log.stem}", *overrides]
+    cmd = [sys.executable, "-m", "ftpipe.experiments.sweep", "-m", *TINY, f"model.name_or_path={model}", *overrides]
     return subprocess.Popen(cmd, cwd=project, env=stage_env(), stdout=log.open("w"), stderr=subprocess.STDOUT)
 
 
@@ -98,8 +97,8 @@ def test_runs_of_a_sigkilled_multirun_are_closed_when_the_next_one_starts(projec
     wait_for("the training to die", lambda: owner_gone(child.data.tags), timeout=30)
     assert {client.get_run(r).info.status for r in (parent_id, child.info.run_id)} == {"RUNNING"}
 
-    run([sys.executable, "-m", "ftpipe.experiments.multirun", "-m", *TINY, f"model.name_or_path={tiny_model_dir}",
-         "train.lr=1e-4", "train.epochs=1", f"hydra.sweep.dir={project / 'multirun' / 'next'}"], project)
+    run([sys.executable, "-m", "ftpipe.experiments.sweep", "-m", *TINY, f"model.name_or_path={tiny_model_dir}",
+         "train.lr=1e-4", "train.epochs=1", "sweep.target=train"], project)
     for run_id in (parent_id, child.info.run_id):
         old = client.get_run(run_id)
         assert old.info.status == "KILLED", run_id

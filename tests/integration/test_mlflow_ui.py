@@ -1,6 +1,6 @@
 """The MLflow UI, in a real headless Chromium, shows a sweep's parent run, its nested child runs and their metrics.
 
-The runs are made with the sweep code's own parent-run helper (ftpipe.experiments.runner.open_parent) and the MLflow
+The runs are made with the sweep code's own parent-run helper (ftpipe.experiments.parent.open_parent) and the MLflow
 client, so what the browser sees is what a real sweep writes, without training anything.
 """
 from __future__ import annotations
@@ -61,13 +61,13 @@ def _make_sweep(uri: str) -> tuple[str, str, dict[str, str]]:
     """A parent run as the sweep writes it, and two finished child runs with params and metrics."""
     from mlflow.tracking import MlflowClient
 
-    from ftpipe.experiments.grid import SweepSpec
-    from ftpipe.experiments.runner import open_parent
+    from ftpipe.experiments.parent import open_parent
+    from ftpipe.experiments.settings import SweepSettings
 
     client = MlflowClient(uri)
     exp_id = client.create_experiment("ui-check")
-    spec = SweepSpec(params={"train.lr": "1e-5,5e-5"})
-    parent_id = open_parent(client, exp_id, "ui-sweep", spec, len(CHILDREN), ["train.lr"])
+    settings = SweepSettings("ui-sweep", False, "val/best_macro_f1", "max", "evaluate", None)
+    parent_id = open_parent(client, exp_id, settings, ["train.lr"])
     ids = {}
     for name, (lr, f1) in CHILDREN.items():
         run = client.create_run(exp_id, run_name=name, tags={"mlflow.parentRunId": parent_id})

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from omegaconf import OmegaConf
 
-from ftpipe.experiments.multirun import FIXED_ENV, job_name
 from ftpipe.tracking.identity import model_label, run_name
 
 
@@ -33,20 +32,12 @@ def test_run_names_say_data_model_method_lr_and_seed(monkeypatch):
     assert run_name(named) == "job-2-seed=1"
 
 
-def test_sweep_children_are_named_by_what_varies(monkeypatch):
-    monkeypatch.setenv(FIXED_ENV, '["data=custom", "data.path=data/raw/tweets.csv"]')
-    overrides = ["data=custom", "data.path=data/raw/tweets.csv", "seed=2", "train.lr=0.0001"]
-    assert job_name(4, overrides) == "job-4-seed=2,train.lr=0.0001"
-    monkeypatch.delenv(FIXED_ENV)
-    assert job_name(0, ["seed=1"]) == "job-0-seed=1"
-
-
 def test_a_launcher_without_its_extra_is_one_line_naming_the_extra(monkeypatch):
     import importlib.util
 
     import pytest
 
-    from ftpipe.experiments.multirun import check_launcher
+    from ftpipe.experiments.sweep import check_launcher
     from ftpipe.infra.errors import PipelineError
 
     real = importlib.util.find_spec
