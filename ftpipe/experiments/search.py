@@ -115,7 +115,9 @@ def run_study(opts: Mapping[str, Any], config: DictConfig, launcher: Any, argume
         raise PipelineError("hydra/sweeper=optuna: no search space; set hydra.sweeper.params (conf/hparams_search/) "
                             "or give e.g. train.lr='tag(log,interval(1e-5,1e-3))'")
     pruner = opts.get("pruner") or {"name": "none"}
-    column = epoch_column(sweep.metric) if pruner.get("name") != "none" else None
+    # each epoch is reported whenever the metric has a per-epoch figure; pruning cannot do without one
+    column = epoch_column(sweep.metric) if pruner.get("name") != "none" or sweep.metric.startswith("val/best_") \
+        else None
     folder = Path(config.hydra.sweep.dir).resolve()
     folder.mkdir(parents=True, exist_ok=True)
     storage = opts.get("storage") or f"sqlite:///{folder / 'optuna.db'}"

@@ -49,11 +49,11 @@ def epoch_column(metric: str) -> str:
 def report(row: Mapping[str, Any]) -> None:
     """Report this epoch to the sweep's trial, if there is one; raise Pruned when the pruner says stop."""
     raw = os.environ.get(TRIAL_ENV)
-    if not raw:
+    spec = json.loads(raw) if raw else {}
+    if not spec.get("column"):  # not in an Optuna sweep, or its metric has no per-epoch figure
         return
     import optuna
 
-    spec = json.loads(raw)
     study = optuna.load_study(study_name=spec["study"], storage=spec["storage"], pruner=build_pruner(spec["pruner"]))
     trial = optuna.trial.Trial(study, int(spec["trial_id"]))
     value = float(row[spec["column"]])
