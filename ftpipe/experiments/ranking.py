@@ -28,8 +28,10 @@ def runs_frame(runs: Iterable[Any]) -> pd.DataFrame:
     for r in runs:
         # a pruned trial's run is KILLED in MLflow's terms; the sweep's own tag says PRUNED
         status = "PRUNED" if r.data.tags.get("sweep.state") == "PRUNED" else r.info.status
+        # a job is known by its run's name, <sweep>-<job>, even in an attempt killed before the job could tag it
+        key = r.info.run_name or r.info.run_id
         row = {"run_id": r.info.run_id, "run": r.info.run_name or r.info.run_id[:8], "status": status,
-               "exp": r.data.tags.get("sweep.exp", ""), "key": r.data.tags.get("sweep.job_key", r.info.run_id),
+               "exp": r.data.tags.get("sweep.exp", ""), "key": key,
                "start": r.info.start_time}
         row.update({f"param:{k}": v for k, v in r.data.params.items()})
         row.update({f"metric:{k}": v for k, v in r.data.metrics.items()})

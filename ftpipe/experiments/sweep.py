@@ -52,13 +52,13 @@ class SweepCallback(Callback):
         # the URI, not a client: launchers such as Ray pickle the callbacks to their workers
         self.uri = tracking_uri(cfg)
         kind = "optuna" if "optuna" in str(config.hydra.sweeper.get("_target_", "")) else "grid"
-        axes = [k for k, v in _swept(config).items()]
-        self.parent_id = open_parent(MlflowClient(self.uri), configure(cfg), self.settings, axes, kind)
+        client, experiment_id = MlflowClient(self.uri), configure(cfg)
+        self.parent_id = open_parent(client, experiment_id, self.settings, list(_swept(config)), kind)
         self.started = time.monotonic()
         SweepCallback.running = self
         # jobs read these from the environment: in-process with the basic launcher, inherited by launcher workers
         env = {PARENT_ENV: self.parent_id, "MLFLOW_TRACKING_URI": self.uri,
-               "MLFLOW_EXPERIMENT_NAME": MlflowClient(self.uri).get_experiment(configure(cfg)).name}
+               "MLFLOW_EXPERIMENT_NAME": client.get_experiment(experiment_id).name}
         os.environ.update(env)
         if "ray" in config.hydra.launcher:
             _configure_ray(config, env)
@@ -76,7 +76,7 @@ class SweepCallback(Callback):
         client = MlflowClient(self.uri)
         kids = children(client, client.get_run(self.parent_id))
         ok = sum(k.info.status == "FINISHED" for k in kids)
-        client.set_tag(self.parent_id, "sweep.jobs", str(len({k.data.tags.get(job.KEY_TAG) for k in kids})))
+        client.set_tag(self.parent_id, "sweep.jobs", str(len({k.info.run_name for k in kids})))
         client.set_terminated(self.parent_id, "FINISHED" if ok else "FAILED")
         report = finish(client, self.parent_id, self.settings)
         minutes = (time.monotonic() - self.started) / 60

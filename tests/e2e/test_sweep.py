@@ -97,3 +97,15 @@ def test_two_jobs_run_through_a_parallel_launcher(project, tiny_model_dir, launc
     kids = children(project, parent)
     assert sorted(k.data.params["train.lr"] for k in kids) == ["0.0001", "0.0003"]
     assert all(k.info.status == "FINISHED" for k in kids)
+
+
+@pytest.mark.slow
+def test_a_failing_job_ends_failed_and_the_sweep_goes_on(project, tiny_model_dir):
+    result = sweep(project, "train.lr=1e-4,-1", "seed=1", *TINY, "sweep.target=train",
+                   f"model.name_or_path={tiny_model_dir}")
+    (parent,) = parents(project)
+    kids = children(project, parent)
+    assert sorted(k.info.status for k in kids) == ["FAILED", "FINISHED"], result.stderr[-3000:]
+    (failed,) = [k for k in kids if k.info.status == "FAILED"]
+    assert "train.lr: must be a positive number" in failed.data.tags["sweep.error"]
+    assert failed.data.tags["sweep.state"] == "FAILED" and parent.info.status == "FINISHED"
