@@ -56,6 +56,21 @@ def test_split_is_stratified_seeded_and_disjoint():
         assert set(part["label"]) == {"pos", "neg", "neu"}
 
 
+def test_a_low_data_cut_shrinks_the_train_split_alone(tmp_path):
+    from ftpipe.data.cleaning import build_splits
+
+    path = tmp_path / "rows.csv"
+    frame(sentiment_rows(200, ("pos", "neg"))).to_csv(path, index=False)
+    full, _ = build_splits(data_cfg("data=custom", f"data.path={path}"), 42, Counter(), Counter())
+    notes = Counter()
+    cut, _ = build_splits(data_cfg("data=custom", f"data.path={path}", "data.max_train_rows=40"), 42, Counter(), notes)
+    assert len(cut["train"]) == 40 and notes["train_rows_cut"] == len(full["train"]) - 40
+    assert set(cut["train"]["key"]) < set(full["train"]["key"])                 # a subset of the same split
+    for name in ("validation", "test"):                                          # scored on the same rows
+        assert cut[name]["text"].tolist() == full[name]["text"].tolist()
+    assert cut["train"]["label"].value_counts().to_dict() == {"pos": 20, "neg": 20}
+
+
 def test_label_names_order_and_single_class():
     assert label_names(pd.Series(["10", "2", "1"])) == ["1", "2", "10"]
     assert label_names(pd.Series(["b", "a"])) == ["a", "b"]
