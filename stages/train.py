@@ -86,7 +86,7 @@ def main() -> None:
                     trainable=lambda epoch: set_trainable(model, train, epoch),
                     validate=lambda: classification_metrics(val.labels, predict_probs(
                         model, val.ids, train.eval_batch_size, device, pad_id, amp_dtype)),
-                    on_log=log_step, on_epoch=log_epoch,
+                    on_log=log_step, on_epoch=partial(log_epoch, epochs=train.epochs),
                     on_checkpoint=lambda: checkpoints.save_training(trainer, CKPT_DIR, fingerprint,
                                                                     train.checkpoint.keep))
         ddp.check_replicas(model)
@@ -101,10 +101,12 @@ def log_step(point: dict) -> None:
     mlflow.log_metrics(keys.step(point["train_loss"], point["lr"]), step=point["step"])
 
 
-def log_epoch(row: dict) -> None:
+def log_epoch(row: dict, epochs: int) -> None:
     mlflow.log_metrics(keys.epoch(row), step=row["epoch"])
     log.info("epoch %d: %s", row["epoch"], {k: v for k, v in row.items() if k != "epoch"})
-    trial.report(row)  # in an Optuna sweep: the epoch goes to the trial, whose pruner may stop the training here
+    # in an Optuna sweep the epoch goes to the trial, whose pruner may stop the training here (never after the
+    # last epoch: there is nothing left to save, and the finished result would be thrown away)
+    trial.report(row, last=row["epoch"] >= epochs)
 
 
 def write_outputs(cfg, trainer: Trainer, tokenizer, names: list[str], n_train: int,

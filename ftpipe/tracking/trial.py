@@ -46,8 +46,9 @@ def epoch_column(metric: str) -> str:
     return "val_" + metric[len("val/best_"):]
 
 
-def report(row: Mapping[str, Any]) -> None:
-    """Report this epoch to the sweep's trial, if there is one; raise Pruned when the pruner says stop."""
+def report(row: Mapping[str, Any], last: bool = False) -> None:
+    """Report this epoch to the sweep's trial, if there is one; raise Pruned when the pruner says stop, unless
+    this was the `last` epoch."""
     raw = os.environ.get(TRIAL_ENV)
     spec = json.loads(raw) if raw else {}
     if not spec.get("column"):  # not in an Optuna sweep, or its metric has no per-epoch figure
@@ -58,6 +59,6 @@ def report(row: Mapping[str, Any]) -> None:
     trial = optuna.trial.Trial(study, int(spec["trial_id"]))
     value = float(row[spec["column"]])
     trial.report(value, step=int(row["epoch"]))
-    if trial.should_prune():
+    if not last and trial.should_prune():
         raise Pruned(f"train: pruned by the sweep's {spec['pruner']['name']} pruner after epoch {row['epoch']} "
                      f"({spec['column']} {value:.4f}); a pruned trial writes no outputs")

@@ -108,6 +108,7 @@ def test_a_training_reports_its_epochs_and_is_pruned_below_the_median(tmp_path, 
     weak = study.ask()
     monkeypatch.setenv(TRIAL_ENV, json.dumps({"storage": storage, "study": "s", "trial_id": weak._trial_id,
                                               "column": "val_macro_f1", "pruner": pruner}))
+    report({"epoch": 1, "val_macro_f1": 0.3}, last=True)   # a last epoch is reported, never pruned
     with pytest.raises(Pruned, match="pruned by the sweep's median pruner after epoch 1"):
         report({"epoch": 1, "val_macro_f1": 0.3})
     assert study.trials[1].intermediate_values == {1: 0.3}
