@@ -188,6 +188,12 @@ def summarise(runs: dict[str, list[dict]]) -> dict:
         out[variant]["val_accuracy_all"] = sorted({r["val_accuracy"] for r in rows})
         out[variant]["samples"] = rows[0]["samples"]
         out[variant]["repeats"] = len(rows)
+        twin = re.sub(r"_pad\d+", "", variant)  # the same variant without the padding lever
+        if twin != variant and runs.get(twin):
+            # the ratio within each round of interleaved runs, then its median: load drifts cancel
+            ratios = [r["samples_per_s"] / t["samples_per_s"] for r, t in zip(rows, runs[twin])]
+            out[variant][f"speedup_vs_{twin}_paired"] = round(median(ratios), 3)
+            out[variant][f"speedup_vs_{twin}_per_round"] = [round(x, 3) for x in ratios]
     return out
 
 
