@@ -55,7 +55,8 @@ def pick_device(train: DictConfig) -> tuple[torch.device, torch.dtype | None]:
         raise PipelineError("train.precision: fp16 needs a CUDA device; use bf16, auto or fp32 on CPU")
     if precision == "bf16" and not has_bf16(device):
         raise PipelineError(f"train.precision: this {device.type.upper()} has no bf16 support; use fp32 or auto")
-    log.info("precision %s on %s (%s)", precision, device.type, why)
+    if ddp.is_main():  # before the process group exists every rank would say it
+        log.info("precision %s on %s (%s)", precision, device.type, why)
     return device, DTYPES[precision]
 
 
