@@ -21,7 +21,7 @@ import torch
 from bench.common import median, model_path, rt_subset, write_result
 
 # name: (autocast dtype, fused AdamW, threads (None: all), attention implementation, deterministic algorithms,
-#        batch widths rounded up to a multiple of (train.pad_to_multiple_of))
+#        batch widths rounded up to a multiple of (collate's `multiple`))
 # The stage runs with torch.use_deterministic_algorithms(True) (seed_everything) and, since this issue, without
 # NaN-filling uninitialised memory ("fill" below is deterministic mode with the filling, as before).
 VARIANTS = {

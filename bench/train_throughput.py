@@ -4,23 +4,20 @@
   (b) tuned  HF Trainer with DataCollatorWithPadding and train_sampling_strategy="group_by_length"
   (c) ours   this pipeline's `train` stage (stages.train.main) in a scratch project, fp32 and bf16
 
-A variant name is its base letter plus options: `_bf16` (bf16 autocast) and `_padN` (train.pad_to_multiple_of=N,
-ours only), e.g. c_bf16, c_pad16. Each of ours is compared with the Trainer at its own precision: c with b,
-c_bf16 with b_bf16.
+A variant name is its base letter, plus `_bf16` for bf16 autocast. Each of ours is compared with the Trainer at
+its own precision: c with b, c_bf16 with b_bf16.
 
 Same model, data subset, epochs, batch size and seed; each run in its own process (its own memory peak);
 variants interleaved and repeated, medians reported. (a) pads every row to 512 tokens and is ~40x slower,
 so it runs only `--seed-steps` steps and is compared per sample.
 
     python -m bench.train_throughput [--smoke] [--rows 512] [--repeats 2] [--variants a,b,c,c_bf16]
-    python -m bench.train_throughput --rows 2000 --batch-size 32 --variants c,c_pad16,c_pad32 --name pad_multiple
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -35,11 +32,6 @@ LABELS = ["fresh", "rotten"]
 
 def precision(variant: str) -> str:
     return "bf16" if "_bf16" in variant else "fp32"
-
-
-def pad_multiple(variant: str) -> int:
-    found = re.search(r"_pad(\d+)", variant)
-    return int(found.group(1)) if found else 1
 
 
 def trainer_base(variant: str) -> str:
@@ -131,7 +123,6 @@ def run_pipeline(spec: dict, data: dict) -> dict:
     for key, value in {"model.name_or_path": spec["model"], "seed": spec["seed"], "train.epochs": spec["epochs"],
                        "train.batch_size": spec["batch_size"], "train.num_threads": spec["threads"],
                        "train.precision": precision(spec["variant"]),
-                       "train.pad_to_multiple_of": pad_multiple(spec["variant"]),
                        "mlflow.log_model": False, "train.early_stopping.patience": 99}.items():
         OmegaConf.update(cfg, key, value)
     OmegaConf.save(cfg, project / "params.yaml")
@@ -188,12 +179,6 @@ def summarise(runs: dict[str, list[dict]]) -> dict:
         out[variant]["val_accuracy_all"] = sorted({r["val_accuracy"] for r in rows})
         out[variant]["samples"] = rows[0]["samples"]
         out[variant]["repeats"] = len(rows)
-        twin = re.sub(r"_pad\d+", "", variant)  # the same variant without the padding lever
-        if twin != variant and runs.get(twin):
-            # the ratio within each round of interleaved runs, then its median: load drifts cancel
-            ratios = [r["samples_per_s"] / t["samples_per_s"] for r, t in zip(rows, runs[twin])]
-            out[variant][f"speedup_vs_{twin}_paired"] = round(median(ratios), 3)
-            out[variant][f"speedup_vs_{twin}_per_round"] = [round(x, 3) for x in ratios]
     return out
 
 

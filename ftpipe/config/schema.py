@@ -274,7 +274,6 @@ class Train:
     num_threads: int | None = num(1)
     nproc: int = num(1, default=1)
     length_bucketing: bool = True
-    pad_to_multiple_of: int = num(1, default=1)
     early_stopping: EarlyStopping
     checkpoint: Checkpoint
     nonfinite_loss: Literal["stop", "skip"] = "stop"

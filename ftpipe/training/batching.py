@@ -112,8 +112,8 @@ def inference_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
 def collate(ids: Sequence[Sequence[int]], index: np.ndarray, pad_id: int, multiple: int = 1) -> dict[str, torch.Tensor]:
     """Pad the chosen examples to their own longest length (one numpy scatter, not a tensor per row).
 
-    `multiple` rounds that width up (train.pad_to_multiple_of): fewer distinct shapes for the CPU kernels, which
-    are planned per shape; the extra places are masked out like any padding.
+    `multiple` rounds that width up, the extra places masked out like any padding: fewer distinct shapes, but more
+    positions. Measured slower for training on CPU, so train does not use it (BENCHMARKS.md, bench.levers).
     """
     rows = [ids[i] for i in index]
     lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))

@@ -72,15 +72,13 @@ class LoopSettings:
     log_every_steps: int = 20
     checkpoint_every_steps: int = 0       # 0: only at the end of each epoch
     length_bucketing: bool = True
-    pad_to_multiple_of: int = 1           # batch widths rounded up to a multiple of this (collate)
 
     @classmethod
     def from_train(cls, train: DictConfig, seed: int) -> LoopSettings:
         return cls(epochs=train.epochs, batch_size=train.batch_size, seed=seed,
                    grad_accum_steps=train.grad_accum_steps, max_grad_norm=train.max_grad_norm,
                    nonfinite_loss=train.nonfinite_loss, log_every_steps=train.log_every_steps,
-                   checkpoint_every_steps=train.checkpoint.every_steps, length_bucketing=train.length_bucketing,
-                   pad_to_multiple_of=train.get("pad_to_multiple_of", 1))  # absent in an older params.yaml
+                   checkpoint_every_steps=train.checkpoint.every_steps, length_bucketing=train.length_bucketing)
 
 
 def cross_entropy(logits: torch.Tensor, labels: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -139,7 +137,7 @@ class Trainer:
                    mininterval=2, disable=not self.progress)
         for b in range(state.batch, len(batches)):
             stepping = (b + 1) % s.grad_accum_steps == 0 or b + 1 == len(batches)
-            batch = {k: v.to(self.device) for k, v in collate(ids, batches[b], pad_id, s.pad_to_multiple_of).items()}
+            batch = {k: v.to(self.device) for k, v in collate(ids, batches[b], pad_id).items()}
             with ddp.syncing(self.net, stepping):  # forward and backward of a micro-batch that steps: all-reduce
                 with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
                                     enabled=self.amp_dtype is not None):
