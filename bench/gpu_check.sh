@@ -110,7 +110,7 @@ got = run[\"tags.train.backend\"][0]; print(\"backend\", got); \
 sys.exit(0 if got == sys.argv[1] else f\"error: trained over {got}, expected {sys.argv[1]}\")' $BACKEND \
 && set -- ddp && $keep_metrics"
 
-part bench 150 "cd '$ROOT' && FTPIPE_BENCH_RESULTS='$OUT/bench' '$PY' -m bench.train_throughput ${BENCH[*]}"
+part bench 180 "cd '$ROOT' && FTPIPE_BENCH_RESULTS='$OUT/bench' '$PY' -m bench.train_throughput ${BENCH[*]}"
 
 [[ $MODE == dry ]] && exit 0
 failed=0
