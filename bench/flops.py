@@ -40,16 +40,22 @@ def batch_train_flops(n_params: int, layers: int, hidden: int, batch_lengths: li
     return float(sum(train_flops(n_params, layers, hidden, int(lens.sum()), int(lens.max())) for lens in batch_lengths))
 
 
-def matmul_peak(dtype: torch.dtype = torch.float32, size: int = 2048, repeats: int = 5, seconds: float = 1.0) -> float:
+def matmul_peak(dtype: torch.dtype = torch.float32, size: int = 2048, repeats: int = 5, seconds: float = 1.0,
+                device: str = "cpu") -> float:
     """Best GFLOP/s of size x size @ size x size over `repeats` timed bursts (the machine's practical peak)."""
-    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+    a, b = (torch.randn(size, size, dtype=dtype, device=device) for _ in range(2))
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)  # CUDA matmuls return before they end
+    burst = 20 if device == "cuda" else 1  # one sync per burst: a sync per sub-millisecond matmul would show
     torch.matmul(a, b)  # warm-up: thread pool, kernels
+    sync()
     best = 0.0
     for _ in range(repeats):
         n, start = 0, time.perf_counter()
         while True:
-            torch.matmul(a, b)
-            n += 1
+            for _ in range(burst):
+                torch.matmul(a, b)
+            n += burst
+            sync()
             elapsed = time.perf_counter() - start
             if elapsed >= seconds / repeats:
                 break

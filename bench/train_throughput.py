@@ -4,6 +4,9 @@
   (b) tuned  HF Trainer with DataCollatorWithPadding and train_sampling_strategy="group_by_length"
   (c) ours   this pipeline's `train` stage (stages.train.main) in a scratch project, fp32 and bf16
 
+A variant name is its base letter, plus `_bf16` for bf16 autocast. Each of ours is compared with the Trainer at
+its own precision: c with b, c_bf16 with b_bf16.
+
 Same model, data subset, epochs, batch size and seed; each run in its own process (its own memory peak);
 variants interleaved and repeated, medians reported. (a) pads every row to 512 tokens and is ~40x slower,
 so it runs only `--seed-steps` steps and is compared per sample.
@@ -27,6 +30,15 @@ MAX_LENGTH = 128  # the pipeline's model.max_length; RT snippets never reach it
 LABELS = ["fresh", "rotten"]
 
 
+def precision(variant: str) -> str:
+    return "bf16" if "_bf16" in variant else "fp32"
+
+
+def trainer_base(variant: str) -> str:
+    """The tuned Trainer at the variant's own precision: what its speedup_vs_b is measured against."""
+    return "b_bf16" if precision(variant) == "bf16" else "b"
+
+
 def load_data(path: str) -> dict:
     return {k: (v["texts"], np.asarray(v["labels"])) for k, v in json.loads(Path(path).read_text()).items()}
 
@@ -40,14 +52,13 @@ def pipeline_ids(model: str, texts: list[str]) -> list[list[int]]:
 
 def val_accuracy(model, model_dir: str, val: tuple[list[str], np.ndarray], amp=None) -> float:
     """The same scorer for every variant: the pipeline's predict_probs on the validation subset."""
-    import torch
-
     from ftpipe.evaluation.metrics import classification_metrics
     from ftpipe.evaluation.predict import predict_probs
     from ftpipe.training.models import load_tokenizer
 
     ids = pipeline_ids(model_dir, val[0])
-    probs = predict_probs(model, ids, 128, torch.device("cpu"), load_tokenizer(model_dir).pad_token_id, amp)
+    device = next(model.parameters()).device  # the Trainer leaves it on CUDA when there is one
+    probs = predict_probs(model, ids, 128, device, load_tokenizer(model_dir).pad_token_id, amp)
     return classification_metrics(val[1], probs)["accuracy"]
 
 
@@ -75,7 +86,8 @@ def run_trainer(spec: dict, data: dict) -> dict:
     args = TrainingArguments(
         output_dir=spec["scratch"], per_device_train_batch_size=spec["batch_size"], num_train_epochs=spec["epochs"],
         max_steps=spec["seed_steps"] if seed_recipe else -1, seed=spec["seed"], report_to="none",
-        save_strategy="no", disable_tqdm=True, bf16=spec["variant"].endswith("_bf16"),
+        save_strategy="no", disable_tqdm=True, bf16=precision(spec["variant"]) == "bf16",
+        use_cpu=not torch.cuda.is_available(),  # without it bf16 on CPU is refused (it asks for a GPU)
         **({} if seed_recipe else {"train_sampling_strategy": "group_by_length"}))
     collator = None if seed_recipe else DataCollatorWithPadding(tokenizer)
     trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=collator)
@@ -110,7 +122,7 @@ def run_pipeline(spec: dict, data: dict) -> dict:
     cfg = OmegaConf.load(ROOT / "params.yaml")
     for key, value in {"model.name_or_path": spec["model"], "seed": spec["seed"], "train.epochs": spec["epochs"],
                        "train.batch_size": spec["batch_size"], "train.num_threads": spec["threads"],
-                       "train.precision": "bf16" if spec["variant"].endswith("_bf16") else "fp32",
+                       "train.precision": precision(spec["variant"]),
                        "mlflow.log_model": False, "train.early_stopping.patience": 99}.items():
         OmegaConf.update(cfg, key, value)
     OmegaConf.save(cfg, project / "params.yaml")
@@ -181,16 +193,17 @@ def report(args, variants: list[str], runs: dict, peaks: dict, model: str, data:
         s["gflops_per_s"] = round(achieved, 1)
         s["mfu_vs_fp32_peak"] = round(achieved / peak["fp32"], 3)
         s["mfu_vs_bf16_peak"] = round(achieved / peak["bf16"], 3)
-        for base in ("a", "b"):
+        for key, base in (("a", "a"), ("b", trainer_base(variant))):  # (b) at the same precision
             if base in summary:
-                s[f"speedup_vs_{base}"] = round(s["samples_per_s"] / summary[base]["samples_per_s"], 2)
+                s[f"speedup_vs_{key}"] = round(s["samples_per_s"] / summary[base]["samples_per_s"], 2)
                 delta = s["val_accuracy"] - summary[base]["val_accuracy"]
-                s[f"accuracy_delta_vs_{base}_points"] = round(100 * delta, 2)
+                s[f"accuracy_delta_vs_{key}_points"] = round(100 * delta, 2)
+        s["vs_b_variant"] = trainer_base(variant)
     payload = {"settings": {k: v for k, v in vars(args).items() if k != "worker"} | {"variants": variants},
                "matmul_peak_gflops": peak, "train_flops_per_epoch_c": flops / args.epochs,
                "flops_convention": "6*N_non_embedding*real_tokens + 6*layers*padded_width*hidden*real_tokens",
                "results": summary, "profile_top_ops_c": profile, "runs": runs}
-    write_result("train_throughput", payload, args.smoke)
+    write_result(args.name, payload, args.smoke)
     return payload
 
 
@@ -207,6 +220,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--variants", default=None, help="comma list of a, b, b_bf16, c, c_bf16")
     parser.add_argument("--profile", action="store_true", help="also one torch.profiler run of (c)")
+    parser.add_argument("--name", default="train_throughput", help="results file bench/results/NAME.json")
     args = parser.parse_args(argv)
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker))))
@@ -240,8 +254,13 @@ def main(argv: list[str] | None = None) -> dict:
                 print(variant, rep, {k: round(v, 3) if isinstance(v, float) else v for k, v in last.items()},
                       flush=True)
             torch.set_num_threads(args.threads)
-            peaks["fp32"].append(matmul_peak(torch.float32, size=256 if args.smoke else 2048))
-            peaks["bf16"].append(matmul_peak(torch.bfloat16, size=256 if args.smoke else 2048))
+            device = "cuda" if torch.cuda.is_available() else "cpu"  # the peak of where (c) trained
+            size = 256 if args.smoke else 2048
+            peaks["fp32"].append(matmul_peak(torch.float32, size=size, device=device))
+            # without native bf16 (AVX2) torch emulates it at ~1 GFLOP/s a thread, the same at any size: a 2048²
+            # product would take minutes per repeat
+            native = device == "cuda" or cpu_supports_bf16()
+            peaks["bf16"].append(matmul_peak(torch.bfloat16, size=size if native else 256, device=device))
         profile = None
         if args.profile:
             spec = {**spec, "variant": "c", "profile": str(scratch / "profile.txt"), "scratch": str(scratch / "prof")}

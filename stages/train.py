@@ -30,7 +30,7 @@ from ftpipe.tracking.runs import configure, log_context, start_train_run
 from ftpipe.training import checkpoints
 from ftpipe.training import distributed as ddp
 from ftpipe.training.batching import TokenSplit
-from ftpipe.training.device import prepare
+from ftpipe.training.device import precision_name, prepare
 from ftpipe.training.loop import LoopSettings, Trainer, steps_per_epoch, summary
 from ftpipe.training.losses import build_loss, class_weights, setting
 from ftpipe.training.methods import apply_method, method_report, save_model, set_trainable, with_method
@@ -71,7 +71,7 @@ def main() -> None:
                                                                           LABELS])
     checkpoints.resume(trainer, CKPT_DIR, fingerprint)
     world, pad_id = ddp.world_size(), tokenizer.pad_token_id
-    tags = {"seed": cfg.seed, "device": str(device), "precision": train.precision, "model.source": source,
+    tags = {"seed": cfg.seed, "device": str(device), "precision": precision_name(amp_dtype), "model.source": source,
             "train.world_size": world, "train.backend": ddp.backend() or "none"}
     global_batch = train.batch_size * world * train.grad_accum_steps  # train.batch_size is per process
     if world > 1:
@@ -120,6 +120,7 @@ def write_outputs(cfg, trainer: Trainer, tokenizer, names: list[str], n_train: i
         method["class_weights"] = {name: round(w, 6) for name, w in weights.items()}
     calibrated = temperature_report(val[0], val[1](), train.temperature_scaling)
     report = summary(state, n_train, cfg.train.epochs, method) | calibrated
+    report["precision"] = precision_name(trainer.amp_dtype)  # train.precision=auto resolved
     history = pd.DataFrame(state.history)
     with publish() as out:  # the model, its report and its curves appear together
         folder = out.dir(MODEL_DIR)

@@ -271,7 +271,7 @@ class Train:
     freeze_embeddings: bool = False
     freeze_layers: int = num(0)
     gradual_unfreezing: bool = False
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    precision: Literal["fp32", "bf16", "fp16", "auto"] = "fp32"
     device: Literal["auto", "cpu", "cuda"] = "auto"
     num_threads: int | None = num(1)
     nproc: int = num(1, default=1)

@@ -109,11 +109,16 @@ def inference_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
     return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
 
 
-def collate(ids: Sequence[Sequence[int]], index: np.ndarray, pad_id: int) -> dict[str, torch.Tensor]:
-    """Pad the chosen examples to their own longest length (one numpy scatter, not a tensor per row)."""
+def collate(ids: Sequence[Sequence[int]], index: np.ndarray, pad_id: int, multiple: int = 1) -> dict[str, torch.Tensor]:
+    """Pad the chosen examples to their own longest length (one numpy scatter, not a tensor per row).
+
+    `multiple` rounds that width up, the extra places masked out like any padding: fewer distinct shapes, but more
+    positions. Measured slower for training on CPU, so train does not use it (BENCHMARKS.md, bench.levers).
+    """
     rows = [ids[i] for i in index]
     lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
-    mask = np.arange(lengths.max()) < lengths[:, None]
+    width = -(-int(lengths.max()) // multiple) * multiple
+    mask = np.arange(width) < lengths[:, None]
     input_ids = np.full(mask.shape, pad_id, dtype=np.int64)
     input_ids[mask] = np.concatenate(rows)  # row-major: each row's ids fill its first `length` places
     return {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(mask.astype(np.int64))}

@@ -24,6 +24,9 @@ from torch.nn.parallel import DistributedDataParallel
 from ftpipe.infra.errors import PipelineError
 
 DIGEST_ENV = "FTPIPE_DDP_DIGEST_DIR"  # when set, each rank writes the digest of its final weights there
+# when set, a world of 1 still joins a process group and trains in DDP: how one GPU checks the nccl path
+# (bench/gpu_check.sh); NCCL refuses two ranks on one GPU
+SOLO_ENV = "FTPIPE_DDP_WORLD_OF_ONE"
 
 
 def launch_env() -> tuple[int, int, int]:
@@ -99,7 +102,7 @@ def launch(nproc: int, module: str) -> None:
 def init(device: torch.device) -> torch.device:
     """Join torchrun's process group (nccl on CUDA, else gloo) and return this process's device."""
     r, world, local = launch_env()
-    if world == 1 or active():
+    if (world == 1 and not os.environ.get(SOLO_ENV)) or active():
         return device
     if device.type == "cuda":
         torch.cuda.set_device(local)  # one GPU per process, picked by its local rank

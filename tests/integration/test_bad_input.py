@@ -130,7 +130,7 @@ def run_main(ws: Path, stage: str, *overrides: str) -> None:
     ("train", "train.warmup_ratio=1.5", "train.warmup_ratio: must be a number >= 0 and < 1"),
     ("train", "train.early_stopping.metric=loss", "train.early_stopping.metric: unknown value 'loss'"),
     ("train", "train.checkpoint.keep=0", "train.checkpoint.keep: must be a positive integer, got 0"),
-    ("train", "train.precision=fp8", "train.precision: unknown value 'fp8'; use one of fp32, bf16, fp16"),
+    ("train", "train.precision=fp8", "train.precision: unknown value 'fp8'; use one of fp32, bf16, fp16, auto"),
     ("tokenize", "model.max_length=0", "model.max_length: must be an integer >= 8"),
 ])
 def test_bad_config_values_fail_first(tmp_path, stage, override, expected):

@@ -53,6 +53,25 @@ def test_collectives_on_a_real_two_process_gloo_group(tmp_path):
         assert r["broadcast"] == "from rank 0"
 
 
+def test_a_world_of_one_joins_a_process_group_only_when_asked(monkeypatch):
+    """FTPIPE_DDP_WORLD_OF_ONE is how bench/gpu_check.sh runs DDP over nccl on one GPU; here gloo on CPU."""
+    monkeypatch.delenv(ddp.SOLO_ENV, raising=False)
+    for key, value in dict(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1",
+                           MASTER_PORT=str(free_port())).items():
+        monkeypatch.setenv(key, value)
+    ddp.init(torch.device("cpu"))
+    assert not ddp.active()  # plain world of one: exactly as a single process
+    monkeypatch.setenv(ddp.SOLO_ENV, "1")
+    try:
+        ddp.init(torch.device("cpu"))
+        assert ddp.active() and ddp.backend() == "gloo" and ddp.mean(3.0) == 3.0 and ddp.gather("x") == ["x"]
+        model = torch.nn.Linear(2, 1)
+        assert isinstance(ddp.wrap(model, torch.device("cpu")), torch.nn.parallel.DistributedDataParallel)
+    finally:
+        ddp.close()
+    assert not ddp.active()
+
+
 def test_more_processes_than_training_batches_is_a_one_line_error_naming_the_key(tmp_path, tiny_model_dir,
                                                                                    monkeypatch):
     root = make_workspace(tmp_path / "ws", tiny_model_dir, n_train=20)  # 20 rows, batch 8: 3 batches

@@ -27,3 +27,10 @@ def test_train_flops_hand_count():
 
 def test_matmul_peak_is_positive():
     assert flops.matmul_peak(size=64, repeats=2, seconds=0.02) > 0
+
+
+def test_each_variant_is_compared_with_the_trainer_at_its_own_precision():
+    from bench import train_throughput as tt
+
+    assert [tt.trainer_base(v) for v in ("c", "c_bf16")] == ["b", "b_bf16"]
+    assert [tt.precision(v) for v in ("b", "b_bf16", "c", "c_bf16")] == ["fp32", "bf16", "fp32", "bf16"]

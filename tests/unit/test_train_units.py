@@ -45,6 +45,20 @@ def test_collate_pads_to_the_longest_in_batch():
     assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
 
 
+def test_collate_rounds_the_width_up_and_masks_the_extra_places(tiny_model):
+    ids, _ = split_rows(40, seed=3)
+    index = np.arange(8)
+    plain, wide = collate(ids, index, pad_id=0), collate(ids, index, pad_id=0, multiple=16)
+    width = plain["input_ids"].shape[1]
+    assert wide["input_ids"].shape == (8, -(-width // 16) * 16) and wide["input_ids"].shape[1] > width
+    assert torch.equal(wide["input_ids"][:, :width], plain["input_ids"]) and not wide["input_ids"][:, width:].any()
+    assert int(wide["attention_mask"].sum()) == int(plain["attention_mask"].sum())  # tokens/s counts the same
+    assert collate(ids, index, pad_id=0, multiple=width)["input_ids"].shape[1] == width  # already a multiple
+    tiny_model.eval()
+    with torch.no_grad():  # masked padding: the same logits, whatever the width
+        assert torch.allclose(tiny_model(**plain).logits, tiny_model(**wide).logits, atol=1e-5)
+
+
 def split_rows(n: int, seed: int = 0) -> tuple[list[list[int]], list[int]]:
     rng = np.random.default_rng(seed)
     return [[101, *rng.integers(999, 30521, size=rng.integers(0, 60)).tolist(), 102] for _ in range(n)], \
