@@ -22,7 +22,7 @@ def test_a_source_outside_the_project_is_tracked_and_an_edit_reruns_clean(projec
     pd.DataFrame(sentiment_rows(30)).to_csv(source, index=False)  # 60 rows, two classes
     assert not source.is_relative_to(project)
     run(["git", "add", "-A"], project)
-    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "project"], project)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "project"], project)
 
     run(["dvc", "exp", "run", "-S", "data=custom", "-S", f"data.path={source}", "clean"], project)
     params = yaml.safe_load((project / "params.yaml").read_text())
@@ -45,7 +45,7 @@ def test_a_params_yaml_composed_by_dvc_exp_run_is_checked_by_the_schema(project)
     """DVC composes params.yaml with Hydra itself, not with the project's compose helper: the stage still refuses
     a wrong type or a key added with `+`, in one line naming the key."""
     run(["git", "add", "-A"], project)
-    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "project"], project)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "project"], project)
     cases = {"train.freeze_embeddings=no": "error: train.freeze_embeddings: expected true or false (unquoted)",
              "+train.lrr=0.1": "error: train.lrr: unknown key; did you mean train.lr?"}
     for override, expected in cases.items():

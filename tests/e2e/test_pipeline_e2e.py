@@ -93,7 +93,7 @@ def test_dvc_repro_end_to_end_reruns_exactly_what_changed_and_repeats_to_the_byt
             "compress.variants=[fp32,torch_int8,onnx_int8]", "compress.latency.isolate=false",
             "mlflow.system_metrics=1"]
     run(["git", "add", "-A"], project)  # a person's commit: later edits by the pipeline must not make it dirty
-    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "project"], project)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "project"], project)
     compose_params(project, *tiny)
     check_first_run(project, repro(project), {"fresh", "rotten"})
 
