@@ -10,8 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,16 +35,6 @@ def abort_parent(client: Any, parent_id: str, exc: BaseException, settings: Any)
         finish(client, parent_id, settings)
     except Exception as error:   # e.g. no job got as far as the ranking metric: that must not hide why we stopped
         log.warning("no sweep report: %s", error)
-
-
-@contextmanager
-def aborting_parent_on_error(client: Any, parent_id: str, settings: Any) -> Iterator[None]:
-    """Any exception out of the block (Ctrl-C and SIGTERM included) ends the sweep's runs, then goes on up."""
-    try:
-        yield
-    except BaseException as exc:
-        abort_parent(client, parent_id, exc, settings)
-        raise
 
 
 def run_job_process(cmd: list[str], grace_s: float = 30, **popen: Any) -> int:
