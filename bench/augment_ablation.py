@@ -10,12 +10,12 @@ The sweep is named after the git commit, so an interrupted ablation resumes wher
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from bench.common import commit_name, sweep  # noqa: E402
 from ftpipe.infra.io import write_json  # noqa: E402
 
 SMOKE = ["augment=none,synonym", "seed=1", "data.max_rows=600", "data.max_train_rows=40", "model.max_length=64"]
@@ -32,15 +32,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=args.project, capture_output=True,
-                            text=True).stdout.strip() or "nogit"
-    name = f"augment-ablation-{'smoke-' if args.smoke else ''}{commit}"
-    overrides = [*(SMOKE if args.smoke else []), *args.overrides]
-    cmd = [sys.executable, "-m", "ftpipe.experiments.sweep", "-m", "hparams_search=augment_ablation",
-           "mlflow.experiment=augment-ablation", "sweep.target=evaluate", f"sweep.name={name}", *overrides]
-    if subprocess.run(cmd, cwd=args.project).returncode != 0:
-        raise SystemExit(f"error: the sweep {name} failed; its log is above, its jobs' in "
-                         f"{args.project}/multirun/{name}")
+    name = commit_name(args.project, "augment-ablation-smoke" if args.smoke else "augment-ablation")
+    sweep(args.project, name, "hparams_search=augment_ablation", "mlflow.experiment=augment-ablation",
+          "sweep.target=evaluate", *(SMOKE if args.smoke else []), *args.overrides)
     write_json(args.out, summarise(args.project, name, args.smoke))
     print(f"written: {args.out}")
 

@@ -131,3 +131,17 @@ def write_result(name: str, payload: dict, smoke: bool) -> Path:
     path = folder / f"{name}.json"
     path.write_text(json.dumps({"machine": machine(), "smoke": smoke, **payload}, indent=2) + "\n")
     return path
+
+
+def commit_name(project: Path, stem: str) -> str:
+    """`<stem>-<short commit>`: a sweep named after the code it ran, so rerunning a bench resumes its sweep."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=project, capture_output=True,
+                            text=True).stdout.strip()
+    return f"{stem}-{commit or 'nogit'}"
+
+
+def sweep(project: Path, name: str, *overrides: str) -> None:
+    """The sweep front door (`ftpipe-sweep -m`) in `project`, as sweep `name`; exits with one line if it fails."""
+    cmd = [sys.executable, "-m", "ftpipe.experiments.sweep", "-m", f"sweep.name={name}", *overrides]
+    if subprocess.run(cmd, cwd=project).returncode != 0:
+        raise SystemExit(f"error: the sweep {name} failed; its log is above, its jobs' in {project}/multirun/{name}")

@@ -13,12 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from bench.common import commit_name, sweep  # noqa: E402
 from ftpipe.infra.io import write_json  # noqa: E402
 
 
@@ -80,13 +80,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.table:
         print(markdown(json.loads(args.out.read_text())))
         return
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=args.project, capture_output=True,
-                            text=True).stdout.strip() or "nogit"
-    name = f"imbalance-{commit}"
-    cmd = [sys.executable, "-m", "ftpipe.experiments.sweep", "-m", "hparams_search=imbalance",
-           f"sweep.name={name}", *args.overrides]
-    if subprocess.run(cmd, cwd=args.project).returncode != 0:
-        raise SystemExit(f"error: the sweep {name} failed; its log is above")
+    name = commit_name(args.project, "imbalance")
+    sweep(args.project, name, "hparams_search=imbalance", *args.overrides)
     runs = job_rows(args.project, name)
     if not runs:
         raise SystemExit(f"error: no job of the sweep {name} finished with test figures")

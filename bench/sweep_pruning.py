@@ -18,6 +18,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from bench.common import sweep  # noqa: E402
 from ftpipe.experiments.workspace import copy_project  # noqa: E402
 from ftpipe.infra.io import write_json  # noqa: E402
 
@@ -30,11 +31,10 @@ def search(project: Path, pruner: str, trials: int, extra: list[str]) -> dict:
     import optuna
 
     name = f"pruning-{pruner}"
-    cmd = [sys.executable, "-m", "ftpipe.experiments.sweep", "-m", "hydra/sweeper=optuna", f"sweep.name={name}",
-           f"hydra.sweeper.n_trials={trials}", f"hydra.sweeper.pruner.name={pruner}",
-           "hydra.sweeper.pruner.n_startup_trials=3", "hydra.sweeper.sampler.seed=0", *SPACE, *DATA, *extra]
     start = time.perf_counter()
-    subprocess.run(cmd, cwd=project, check=True)
+    sweep(project, name, "hydra/sweeper=optuna", f"hydra.sweeper.n_trials={trials}",
+          f"hydra.sweeper.pruner.name={pruner}", "hydra.sweeper.pruner.n_startup_trials=3",
+          "hydra.sweeper.sampler.seed=0", *SPACE, *DATA, *extra)
     seconds = time.perf_counter() - start
     study = optuna.load_study(study_name=name, storage=f"sqlite:///{project / 'multirun' / name / 'optuna.db'}")
     states = [t.state.name for t in study.trials]
