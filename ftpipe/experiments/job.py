@@ -75,7 +75,9 @@ def run(cfg: DictConfig, settings: SweepSettings, number: int, overrides: list[s
         return JobResult("PRUNED", math.nan, run.info.run_id)
     error = f"dvc exp run exited {code}: " + last_error(log_file)
     log.error("job %s failed: %s (log: %s)", exp, error, log_file)
-    run_id = run.info.run_id if run is not None else _failed_run(client, parent, exp, cfg)
+    # a job that failed before train opened a run still shows in the sweep, with what it was trying
+    train = {f"train.{k}": v for k, v in flatten(cfg.train).items()}
+    run_id = run.info.run_id if run is not None else child_run(client, parent, exp, {**train, "seed": cfg.seed})
     _tag(client, run_id, {**tags, STATE_TAG: "FAILED", "sweep.error": error})
     if client.get_run(run_id).info.status != "FAILED":
         end_run(client, run_id, "FAILED", error)
@@ -111,10 +113,7 @@ def complete_run(client: Any, parent: Any, run: Any | None, exp: str, target: st
     restored = []
     if run is None:
         params = flatten(OmegaConf.create(files.get("params.yaml", {})))
-        run = client.create_run(parent.info.experiment_id, run_name=exp,
-                                tags={"mlflow.parentRunId": parent.info.run_id})
-        for k, v in list(params.items())[:500]:
-            client.log_param(run.info.run_id, k, v)
+        run = client.get_run(child_run(client, parent, exp, dict(list(params.items())[:500])))
         restored.append("train")
     values = keys.summary(files.get("metrics/train.json", {}))
     if target in ("evaluate", "compress"):
@@ -159,13 +158,12 @@ def last_error(path: Path) -> str:
     return (ours or dvc or lines or ["no output"])[-1][:500]
 
 
-def _failed_run(client: Any, parent: Any, exp: str, cfg: DictConfig) -> str:
-    """A run for a job that failed before train opened one, so the failure shows in the sweep."""
+def child_run(client: Any, parent: Any, exp: str, params: dict[str, Any]) -> str:
+    """A job's run made by the sweep itself (train opened none): nested under the parent, named like the job."""
     run_id = client.create_run(parent.info.experiment_id, run_name=exp,
                                tags={"mlflow.parentRunId": parent.info.run_id}).info.run_id
-    for k, v in flatten(cfg.train).items():
-        client.log_param(run_id, f"train.{k}", v)
-    client.log_param(run_id, "seed", cfg.seed)
+    for k, v in params.items():
+        client.log_param(run_id, k, v)
     return run_id
 
 
