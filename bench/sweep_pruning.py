@@ -1,6 +1,7 @@
-"""Does pruning pay? The same 12-trial Optuna search with the median pruner and without, side by side.
+"""Does pruning pay? The same 12-trial Optuna search with a pruner and without, side by side.
 
-    python bench/sweep_pruning.py             # MiniLM, 1,500 rows of Rotten Tomatoes, 4 epochs a trial (~50 min)
+    python bench/sweep_pruning.py             # MiniLM, 1,500 rows of Rotten Tomatoes, up to 8 epochs a trial (~1 h)
+    python bench/sweep_pruning.py --pruner median   # the other pruner
     python bench/sweep_pruning.py --smoke     # the tiny test model, 3 trials: checks the wiring only
 
 Both searches run through the sweep front door in one scratch copy of the project (whose data stages are built
@@ -23,8 +24,10 @@ from ftpipe.experiments.workspace import copy_project  # noqa: E402
 from ftpipe.infra.io import write_json  # noqa: E402
 
 SPACE = ["train.lr=tag(log, interval(1e-6, 3e-4))", "train.batch_size=choice(16, 32)"]
-DATA = ["data.max_rows=1500", "data.audit.enabled=false", "mlflow.log_model=false", "train.epochs=4",
-        "sweep.target=train"]
+DATA = ["data.max_rows=1500", "data.audit.enabled=false", "mlflow.log_model=false", "sweep.target=train"]
+# each pruner's settings as measured: successive halving keeps the top third at epochs 1 and 3
+PRUNERS = {"none": [], "median": ["hydra.sweeper.pruner.n_startup_trials=3"],
+           "successive_halving": ["hydra.sweeper.pruner.min_resource=1", "hydra.sweeper.pruner.reduction_factor=3"]}
 
 
 def search(project: Path, pruner: str, trials: int, extra: list[str]) -> dict:
@@ -33,8 +36,8 @@ def search(project: Path, pruner: str, trials: int, extra: list[str]) -> dict:
     name = f"pruning-{pruner}"
     start = time.perf_counter()
     sweep(project, name, "hydra/sweeper=optuna", f"hydra.sweeper.n_trials={trials}",
-          f"hydra.sweeper.pruner.name={pruner}", "hydra.sweeper.pruner.n_startup_trials=3",
-          "hydra.sweeper.sampler.seed=0", *SPACE, *DATA, *extra)
+          f"hydra.sweeper.pruner.name={pruner}", *PRUNERS[pruner], "hydra.sweeper.sampler.seed=0", *SPACE, *DATA,
+          *extra)
     seconds = time.perf_counter() - start
     study = optuna.load_study(study_name=name, storage=f"sqlite:///{project / 'multirun' / name / 'optuna.db'}")
     states = [t.state.name for t in study.trials]
@@ -42,29 +45,35 @@ def search(project: Path, pruner: str, trials: int, extra: list[str]) -> dict:
     return {"seconds": round(seconds, 1), "best_val_macro_f1": round(study.best_value, 4),
             "best_params": study.best_params, "states": states,
             "values": [None if t.value is None else round(t.value, 4) for t in study.trials],
-            "epochs_run": [len(t.intermediate_values) for t in study.trials]}
+            "epochs_run": [len(t.intermediate_values) for t in study.trials],
+            "val_macro_f1_by_epoch": [[round(v, 4) for _, v in sorted(t.intermediate_values.items())]
+                                      for t in study.trials]}
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=12)
+    parser.add_argument("--epochs", type=int, default=8, help="the most epochs a trial may train (early stopping on)")
+    parser.add_argument("--pruner", choices=["median", "successive_halving"], default="successive_halving")
     parser.add_argument("--smoke", action="store_true", help="tiny model, 3 trials")
     parser.add_argument("--model", help="model.name_or_path (default: the packaged MiniLM)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "sweep_pruning.json")
     args = parser.parse_args(argv)
     extra = [f"model.name_or_path={args.model}"] if args.model else []
+    extra.append(f"train.epochs={args.epochs}")
     trials = 3 if args.smoke else args.trials
     project = copy_project(Path(tempfile.mkdtemp(prefix="sweep-pruning-")) / "project", REPO)
     compose = [sys.executable, "-m", "ftpipe.config.compose", *(o for o in DATA if not o.startswith("sweep.")), *extra]
     subprocess.run(compose, cwd=project, check=True)
     subprocess.run(["dvc", "repro", "tokenize"], cwd=project, check=True)  # the data stages, once, for both
     results = {"settings": {"trials": trials, "space": SPACE, "data": DATA, "model": args.model or "MiniLM-L6",
-                            "sampler": "tpe, seed 0", "pruner": "median, 3 startup trials"}}
-    for pruner in ("none", "median"):
+                            "epochs": args.epochs, "sampler": "tpe, seed 0",
+                            "pruner": [args.pruner, *PRUNERS[args.pruner]], "project": str(project)}}
+    for pruner in ("none", args.pruner):
         results[pruner] = search(project, pruner, trials, extra)
-    none, median = results["none"], results["median"]
-    results["time_share_with_pruning"] = round(median["seconds"] / none["seconds"], 3)
-    results["best_gap_points"] = round(100 * (median["best_val_macro_f1"] - none["best_val_macro_f1"]), 2)
+    none, pruned = results["none"], results[args.pruner]
+    results["time_share_with_pruning"] = round(pruned["seconds"] / none["seconds"], 3)
+    results["best_gap_points"] = round(100 * (pruned["best_val_macro_f1"] - none["best_val_macro_f1"]), 2)
     write_json(args.out, results)
     print(f"pruning took {results['time_share_with_pruning']:.0%} of the time; best differs by "
           f"{results['best_gap_points']:+.2f} pt; written: {args.out}")
