@@ -1,6 +1,6 @@
 """Does pruning pay? The same 12-trial Optuna search with a pruner and without, side by side.
 
-    python bench/sweep_pruning.py             # MiniLM, 1,500 rows of Rotten Tomatoes, up to 8 epochs a trial (~1 h)
+    python bench/sweep_pruning.py             # MiniLM, 1,500 rows of Rotten Tomatoes, up to 8 epochs a trial (~75 min)
     python bench/sweep_pruning.py --pruner median   # the other pruner
     python bench/sweep_pruning.py --smoke     # the tiny test model, 3 trials: checks the wiring only
 
@@ -46,8 +46,26 @@ def search(project: Path, pruner: str, trials: int, extra: list[str]) -> dict:
             "best_params": study.best_params, "states": states,
             "values": [None if t.value is None else round(t.value, 4) for t in study.trials],
             "epochs_run": [len(t.intermediate_values) for t in study.trials],
-            "val_macro_f1_by_epoch": [[round(v, 4) for _, v in sorted(t.intermediate_values.items())]
-                                      for t in study.trials]}
+            "curves": curves(project, name, study)}
+
+
+def curves(project: Path, name: str, study) -> list[dict]:
+    """Each trial's cost and validation curve, for bench/pruning_replay.py: seconds from the trial's start to the
+    end of each epoch (MLflow's timestamps) and to the trial's end (Optuna's)."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()],
+                              filter_string=f"tags.`sweep.exp` LIKE '{name}-%'")
+    by_trial = {r.data.tags["sweep.job_key"].rsplit("trial=", 1)[1]: r.info.run_id for r in runs}
+    out = []
+    for t in study.trials:
+        start, run_id = t.datetime_start.timestamp(), by_trial[str(t._trial_id)]
+        f1, loss = ({m.step: m for m in client.get_metric_history(run_id, key)} for key in ("val/macro_f1", "val/loss"))
+        out.append({"state": t.state.name, "seconds": round(t.datetime_complete.timestamp() - start, 1),
+                    "epochs": [{"epoch": e, "val_macro_f1": round(f1[e].value, 4), "val_loss": round(loss[e].value, 4),
+                                "at_s": round(f1[e].timestamp / 1000 - start, 1)} for e in sorted(f1)]})
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
