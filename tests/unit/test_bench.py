@@ -1,5 +1,6 @@
-"""The benchmarks' FLOP counts against hand counts (the scripts' smoke runs: integration/test_bench_smoke.py and
-e2e/test_bench_pipeline.py). No test asserts a timing."""
+"""The benchmarks' own arithmetic: FLOP counts against hand counts, and the pruning replay's accounting.
+The scripts' smoke runs are in integration/test_bench_smoke.py and e2e/test_bench_pipeline.py. No test asserts
+a timing."""
 from __future__ import annotations
 
 import numpy as np
@@ -34,3 +35,24 @@ def test_each_variant_is_compared_with_the_trainer_at_its_own_precision():
 
     assert [tt.trainer_base(v) for v in ("c", "c_bf16")] == ["b", "b_bf16"]
     assert [tt.precision(v) for v in ("b", "b_bf16", "c", "c_bf16")] == ["fp32", "bf16", "fp32", "bf16"]
+
+
+def _curve(f1s: list[float], seconds: float) -> dict:
+    return {"state": "COMPLETE", "seconds": seconds,
+            "epochs": [{"epoch": i + 1, "val_macro_f1": v, "val_loss": 1 - v, "at_s": 10.0 * (i + 1)}
+                       for i, v in enumerate(f1s)]}
+
+
+def test_pruning_replay_charges_a_stopped_trial_up_to_its_epoch_and_never_prunes_a_last_epoch():
+    from bench.pruning_replay import PRUNERS, replay
+
+    median = PRUNERS["median, 2 startup trials (the default)"]
+    good = [_curve([0.6, 0.8, 0.9], 40.0), _curve([0.6, 0.7, 0.85], 40.0)]
+    weak = _curve([0.3, 0.4, 0.5], 40.0)
+    r = replay([*good, weak], median, "val_macro_f1", exit_s=2.0)
+    assert r == {"seconds": 40 + 40 + 10 + 2, "best_val_macro_f1": 0.9, "epochs": 3 + 3 + 1, "pruned": 1}
+    # a one-epoch trial has only its last epoch: nothing to prune, whatever it scores
+    r = replay([*good, _curve([0.1], 15.0)], median, "val_macro_f1", exit_s=2.0)
+    assert r["pruned"] == 0 and r["seconds"] == 95.0
+    # the loss is reported negated (the study maximises): a weak trial's high loss is pruned too
+    assert replay([*good, weak], median, "val_loss", exit_s=2.0)["pruned"] == 1
