@@ -36,6 +36,13 @@ def test_presets_choose_the_sweeper_and_its_space():
     assert optuna.hydra.sweeper._target_ == "hydra_plugins.ftpipe_optuna_sweeper.OptunaSweeper"
     assert optuna.hydra.sweeper.pruner.name == "median" and optuna.train.epochs == 4
     assert "train.lr" in optuna.hydra.sweeper.params
+    long = app("hparams_search=long_recipe")
+    assert long.sweep.metric == "val/best_macro_f1"  # ranked on validation
+    from ftpipe.experiments.search import parse_space
+
+    fixed, space = parse_space([f"{k}={v}" for k, v in long.hydra.sweeper.params.items()])
+    assert fixed == [] and sorted(space) == sorted(long.hydra.sweeper.params)
+    assert (space["train.epochs"].low, space["train.epochs"].high) == (3, 5)
 
 
 @pytest.mark.parametrize("key, value, message", [("sweep.mode", "up", "sweep.mode"),
