@@ -135,9 +135,7 @@ def experiment_files(exp: str, paths: list[str]) -> dict[str, Any]:
     """JSON/YAML files as committed in DVC experiment `exp` (its git ref); absent ones are left out."""
     import yaml
 
-    refs = subprocess.run(["git", "for-each-ref", "--format=%(refname)", "refs/exps"], cwd=ROOT,
-                          capture_output=True, text=True).stdout.split()
-    ref = next((r for r in refs if r.rsplit("/", 1)[-1] == exp), None)
+    ref = experiment_ref(exp)
     out = {}
     for path in paths if ref else []:
         shown = subprocess.run(["git", "show", f"{ref}:{path}"], cwd=ROOT, capture_output=True, text=True)
@@ -146,8 +144,17 @@ def experiment_files(exp: str, paths: list[str]) -> dict[str, Any]:
     return out
 
 
+def experiment_ref(exp: str) -> str | None:
+    """The git ref DVC keeps experiment `exp` under (refs/exps/<baseline>/<name>), or None."""
+    refs = subprocess.run(["git", "for-each-ref", "--format=%(refname)", "refs/exps"], cwd=ROOT,
+                          capture_output=True, text=True).stdout.split()
+    return next((r for r in refs if r.rsplit("/", 1)[-1] == exp), None)
+
+
 def forget_experiment(exp: str) -> None:
-    subprocess.run(["dvc", "exp", "remove", exp], cwd=ROOT, capture_output=True, text=True)
+    # asking git first spares most jobs a `dvc exp remove` (1.4 s of DVC start-up) for a name nobody used yet
+    if experiment_ref(exp):
+        subprocess.run(["dvc", "exp", "remove", exp], cwd=ROOT, capture_output=True, text=True)
 
 
 def last_error(path: Path) -> str:
