@@ -71,21 +71,21 @@ def curves(project: Path, name: str, study) -> list[dict]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=12)
-    parser.add_argument("--epochs", type=int, default=8, help="the most epochs a trial may train (early stopping on)")
+    parser.add_argument("--epochs", type=int, help="the most epochs a trial may train (default 8, --smoke 2)")
     parser.add_argument("--pruner", choices=["median", "successive_halving"], default="successive_halving")
     parser.add_argument("--smoke", action="store_true", help="tiny model, 3 trials")
     parser.add_argument("--model", help="model.name_or_path (default: the packaged MiniLM)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "sweep_pruning.json")
     args = parser.parse_args(argv)
     extra = [f"model.name_or_path={args.model}"] if args.model else []
-    extra.append(f"train.epochs={args.epochs}")
-    trials = 3 if args.smoke else args.trials
+    epochs, trials = (args.epochs or 2, 3) if args.smoke else (args.epochs or 8, args.trials)
+    extra.append(f"train.epochs={epochs}")
     project = copy_project(Path(tempfile.mkdtemp(prefix="sweep-pruning-")) / "project", REPO)
     compose = [sys.executable, "-m", "ftpipe.config.compose", *(o for o in DATA if not o.startswith("sweep.")), *extra]
     subprocess.run(compose, cwd=project, check=True)
     subprocess.run(["dvc", "repro", "tokenize"], cwd=project, check=True)  # the data stages, once, for both
     results = {"settings": {"trials": trials, "space": SPACE, "data": DATA, "model": args.model or "MiniLM-L6",
-                            "epochs": args.epochs, "sampler": "tpe, seed 0",
+                            "epochs": epochs, "sampler": "tpe, seed 0",
                             "pruner": [args.pruner, *PRUNERS[args.pruner]], "project": str(project)}}
     for pruner in ("none", args.pruner):
         results[pruner] = search(project, pruner, trials, extra)
