@@ -22,13 +22,16 @@ import optuna
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from ftpipe.infra.io import write_json  # noqa: E402
+from ftpipe.tracking.trial import build_pruner  # noqa: E402
 
+# built as the train stage builds them from the sweeper's `pruner` config (ftpipe.tracking.trial.build_pruner), so
+# the replay tries exactly what `hydra.sweeper.pruner.*` would; hyperband is not a config choice yet
 PRUNERS = {
-    "median, 2 startup trials (the default)": lambda: optuna.pruners.MedianPruner(n_startup_trials=2),
-    "median, 3 startup trials": lambda: optuna.pruners.MedianPruner(n_startup_trials=3),
-    "median, 2 startup, 2 warm-up epochs": lambda: optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=2),
-    "successive halving, factor 2": lambda: optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=2),
-    "successive halving, factor 3": lambda: optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3),
+    "median, 2 startup trials (the default)": {"name": "median", "n_startup_trials": 2},
+    "median, 3 startup trials": {"name": "median", "n_startup_trials": 3},
+    "median, 2 startup, 2 warm-up epochs": {"name": "median", "n_startup_trials": 2, "n_warmup_steps": 2},
+    "successive halving, factor 2": {"name": "successive_halving", "min_resource": 1, "reduction_factor": 2},
+    "successive halving, factor 3": {"name": "successive_halving", "min_resource": 1, "reduction_factor": 3},
     "hyperband, factor 3": lambda: optuna.pruners.HyperbandPruner(min_resource=1, max_resource=8, reduction_factor=3),
 }
 # what the sweep reports to the trial today (val_macro_f1), and the smoother loss for comparison (negated: the
@@ -36,8 +39,12 @@ PRUNERS = {
 SIGNALS = {"val_macro_f1": 1.0, "val_loss": -1.0}
 
 
-def replay(curves: list[dict], make_pruner, signal: str, exit_s: float) -> dict:
-    study = optuna.create_study(direction="maximize", pruner=make_pruner())
+def replay(curves: list[dict], pruner, signal: str, exit_s: float) -> dict:
+    """`pruner`: a sweeper `pruner` config, or a function making an Optuna pruner."""
+    # a fixed name: hyperband puts each trial in a bracket by hashing the study's name, and a random one would make
+    # the replay differ from run to run
+    study = optuna.create_study(study_name="replay", direction="maximize",
+                                pruner=pruner() if callable(pruner) else build_pruner(pruner))
     seconds, epochs, kept = 0.0, 0, []
     for trial_curve in curves:
         trial, rows = study.ask(), trial_curve["epochs"]
@@ -52,8 +59,8 @@ def replay(curves: list[dict], make_pruner, signal: str, exit_s: float) -> dict:
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
             seconds += rows[stop - 1]["at_s"] + exit_s
         else:
-            study.tell(trial, max(r["val_macro_f1"] for r in rows))
             kept.append(max(r["val_macro_f1"] for r in rows))
+            study.tell(trial, kept[-1])
             seconds += trial_curve["seconds"]
     return {"seconds": round(seconds, 1), "best_val_macro_f1": max(kept), "epochs": epochs,
             "pruned": len(curves) - len(kept)}
@@ -77,9 +84,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"unpruned: {full:.0f} s of trials, best {best:.4f}; a pruned job's exit {exit_s:.1f} s\n")
     print("| pruner | signal | time share | best val macro-F1 | gap (pt) | pruned | epochs |")
     print("|---|---|---|---|---|---|---|")
-    for name, make in PRUNERS.items():
+    for name, pruner in PRUNERS.items():
         for signal in SIGNALS:
-            r = replay(curves, make, signal, exit_s)
+            r = replay(curves, pruner, signal, exit_s)
             r |= {"pruner": name, "signal": signal, "time_share": round(r["seconds"] / full, 3),
                   "gap_points": round(100 * (r["best_val_macro_f1"] - best), 2)}
             rows.append(r)
