@@ -47,6 +47,8 @@ def main() -> None:
     # building variants (distillation is training) uses every core; measuring uses the fixed count
     torch.set_num_threads(cfg.train.get("num_threads") or os.cpu_count())
     settings = {"threads": int(c.threads), "warmup": int(c.latency.warmup), "repeats": int(c.latency.repeats),
+                "throughput_warmup": c.latency.get("throughput_warmup"),
+                "throughput_repeats": c.latency.get("throughput_repeats"),
                 "batch_sizes": [int(b) for b in c.latency.batch_sizes], "bins": int(cfg.evaluate.calibration_bins)}
     limits = float(c.max_accuracy_drop), c.get("max_ece_increase")
 

@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 from ftpipe.infra.errors import PipelineError
 from ftpipe.training.batching import TokenSplit
 from ftpipe.training.loop import LoopSettings, Trainer, steps_per_epoch
-from ftpipe.training.optim import build_optimizer, build_scheduler
+from ftpipe.training.optim import build_optimizer, build_scheduler, embeddings
 
 LAYER_KEY = re.compile(r"(\.layer\.)(\d+)(\.)")
 
@@ -61,6 +61,11 @@ def train_student(student, teacher, tokenizer, texts: list[str], labels: list[in
     The same loop as the train stage (training.loop.Trainer): length-bucketed batches of unpadded ids, AdamW
     without decay on biases and norms, a linear schedule; only the loss differs.
     """
+    if settings.get("freeze_embeddings", False):
+        # the teacher's fine-tuned embeddings, kept as they are: no dense gradient and no AdamW step over the
+        # 11.7 M-parameter word table, of which a batch touches a few hundred rows
+        for param in embeddings(student).parameters():
+            param.requires_grad_(False)
     ids = tokenizer(list(texts), truncation=True, max_length=int(settings.max_length))["input_ids"]
     data = TokenSplit(ids, np.asarray(labels, dtype=np.int64), np.fromiter(map(len, ids), dtype=np.int64))
     loop = LoopSettings(epochs=int(settings.epochs), batch_size=int(settings.batch_size), seed=seed, log_every_steps=1)

@@ -25,10 +25,16 @@ from ftpipe.evaluation.metrics import calibration, paired_delta_ci, prediction_m
 
 
 def predict_all(predictor, texts: list[str], batch_size: int = 32) -> np.ndarray:
-    """Calibrated class probabilities for all texts."""
-    out = [predictor.probabilities(predictor.encode(texts[i:i + batch_size]))
-           for i in range(0, len(texts), batch_size)]
-    return np.concatenate(out) if out else np.zeros((0, len(predictor.labels)))
+    """Calibrated class probabilities for all texts, in their order. Batches are of texts of similar length, so
+    little of each is padding (the texts' order only sets how much work is wasted, not the predictions)."""
+    lengths = [len(ids) for ids in predictor.tokenizer(list(texts), truncation=True,
+                                                        max_length=predictor.max_length)["input_ids"]]
+    order = np.argsort(lengths, kind="stable")
+    probs = np.zeros((len(texts), len(predictor.labels)))
+    for i in range(0, len(texts), batch_size):
+        rows = order[i:i + batch_size]
+        probs[rows] = predictor.probabilities(predictor.encode([texts[r] for r in rows]))
+    return probs
 
 
 def peak_rss_mb() -> float:
@@ -40,9 +46,9 @@ def peak_rss_mb() -> float:
     return float("nan")
 
 
-def score_variant(directory: Path, texts: list[str], labels: list[int], threads: int, bins: int) -> dict:
+def score_variant(directory: Path, texts: list[str], labels: list[int], threads: int | None, bins: int) -> dict:
     """Size, accuracy, macro-F1, ECE (with the variant's own temperature), predictions (for agreement and the
-    paired comparison) and this process's peak RSS."""
+    paired comparison) and this process's peak RSS. Scoring is not timed, so it may use every core."""
     from ftpipe.compression.bundle import model_size_mb
     from ftpipe.compression.predictor import Predictor
 
@@ -54,14 +60,15 @@ def score_variant(directory: Path, texts: list[str], labels: list[int], threads:
             "peak_rss_mb": peak_rss_mb(), "predictions": predictions.tolist()}
 
 
-def score_isolated(directory: Path, texts: list[str], labels: list[int], threads: int, bins: int) -> dict:
-    """`score_variant` in a fresh Python process with the thread count pinned in its environment."""
+def score_isolated(directory: Path, texts: list[str], labels: list[int], threads: int | None, bins: int) -> dict:
+    """`score_variant` in a fresh Python process with the thread count pinned in its environment (None: every
+    core, as a deployed `predict.py` runs)."""
     with tempfile.TemporaryDirectory() as tmp:
         job = Path(tmp) / "job.json"
         job.write_text(json.dumps({"directory": str(directory), "texts": texts, "labels": labels, "threads": threads,
                                    "bins": bins}))
         repo = str(ROOT)  # so the child imports this very package
-        env = os.environ | {"OMP_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false",
+        env = os.environ | {"OMP_NUM_THREADS": str(threads or os.cpu_count() or 1), "TOKENIZERS_PARALLELISM": "false",
                             "PYTHONPATH": os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")]))}
         done = subprocess.run([sys.executable, "-m", "ftpipe.compression.measure", str(job)], env=env,
                               capture_output=True, text=True)
@@ -71,9 +78,9 @@ def score_isolated(directory: Path, texts: list[str], labels: list[int], threads
 
 
 def interleaved_timings(predictors: dict, texts: list[str], batch_size: int, warmup: int, repeats: int
-                        ) -> dict[str, dict[str, float]]:
-    """Per variant: p50/p95 ms per call and texts/s. Each round times every variant once on the same
-    batch (test texts in order), the variant order rotating between rounds."""
+                        ) -> dict[str, dict]:
+    """Per variant: p50/p95 ms per call and texts/s, with 95 % intervals. Each round times every variant once on
+    the same batch (test texts in order), the variant order rotating between rounds."""
     names = list(predictors)
     starts = [(i * batch_size) % max(1, len(texts) - batch_size + 1) for i in range(warmup + repeats)]
     encoded = {n: [p.encode(texts[s:s + batch_size]) for s in starts] for n, p in predictors.items()}
@@ -84,31 +91,62 @@ def interleaved_timings(predictors: dict, texts: list[str], batch_size: int, war
             predictors[name].logits(encoded[name][step])
             if step >= warmup:
                 seconds[name].append(time.perf_counter() - start)
-    return {n: {f"latency_p50_ms_b{batch_size}": 1000 * float(np.percentile(s, 50)),
-                f"latency_p95_ms_b{batch_size}": 1000 * float(np.percentile(s, 95)),
-                f"throughput_b{batch_size}": batch_size * len(s) / sum(s)} for n, s in seconds.items()}
+    b = batch_size
+    return {n: {f"latency_p50_ms_b{b}": 1000 * float(np.percentile(s, 50)),
+                f"latency_p50_ms_b{b}_ci95": [1000 * x for x in median_ci(s)],
+                f"latency_p95_ms_b{b}": 1000 * float(np.percentile(s, 95)),
+                f"throughput_b{b}": b * len(s) / sum(s),
+                f"throughput_b{b}_ci95": [b / x for x in reversed(mean_ci(s))],
+                f"timed_calls_b{b}": len(s)} for n, s in seconds.items()}
+
+
+def median_ci(values: list[float]) -> list[float]:
+    """A distribution-free 95 % interval for the median: the order statistics whose ranks bound it with 95 %
+    binomial probability (normal approximation); with few values, the whole range."""
+    v, n = np.sort(values), len(values)
+    half = 1.96 * np.sqrt(n) / 2
+    low, high = max(0, int(np.floor(n / 2 - half)) - 1), min(n - 1, int(np.ceil(n / 2 + half)))
+    return [float(v[low]), float(v[high])]
+
+
+def mean_ci(values: list[float]) -> list[float]:
+    """Student's t 95 % interval for the mean (a throughput is texts over the mean seconds per call)."""
+    from scipy import stats
+
+    v = np.asarray(values, dtype=float)
+    if len(v) < 2:
+        return [float(v.mean())] * 2
+    half = stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
+    return [float(v.mean() - half), float(v.mean() + half)]
 
 
 def measure_all(dirs: dict[str, Path], texts: list[str], labels: list[int], settings: dict,
                 isolated: bool = True) -> dict[str, dict]:
-    """Scoring then interleaved timing for every variant directory; settings: threads, warmup,
-    repeats, batch_sizes, bins (of the calibration error)."""
+    """Scoring then interleaved timing for every variant directory; settings: threads (of the timing), warmup and
+    repeats (at batch 1), throughput_warmup and throughput_repeats (at larger batches, where a call costs ~30
+    batch-1 calls and the mean over a few is already tight), batch_sizes, bins (of the calibration error)."""
     from ftpipe.compression.predictor import Predictor
 
     threads = int(settings["threads"])
     score = score_isolated if isolated else score_variant
-    results = {n: score(d, texts, labels, threads, int(settings["bins"])) | {"threads": threads}
+    results = {n: score(d, texts, labels, None, int(settings["bins"])) | {"threads": threads}
                for n, d in dirs.items()}
     if not isolated:
         for r in results.values():
             r["peak_rss_mb"] = None  # one shared process: not attributable to a variant
     predictors = {n: Predictor(d, threads=threads) for n, d in dirs.items()}
-    for batch_size in settings["batch_sizes"]:
-        timings = interleaved_timings(predictors, texts, int(batch_size), int(settings["warmup"]),
-                                      int(settings["repeats"]))
+    for batch_size in map(int, settings["batch_sizes"]):
+        timings = interleaved_timings(predictors, texts, batch_size, _calls(settings, "warmup", batch_size),
+                                      _calls(settings, "repeats", batch_size))
         for name, figures in timings.items():
             results[name] |= figures
     return results
+
+
+def _calls(settings: dict, name: str, batch_size: int) -> int:
+    """`warmup` or `repeats` at batch 1; `throughput_<name>` at larger batches where it is set."""
+    wide = settings.get(f"throughput_{name}") if batch_size > 1 else None
+    return int(settings[name] if wide is None else wide)
 
 
 def relative_to_reference(results: dict[str, dict], facts: dict[str, dict], labels: list[int], samples: int,

@@ -313,6 +313,8 @@ class Evaluate:
 class Latency:
     warmup: int = num(0)
     repeats: int = num(1)
+    throughput_warmup: int | None = num(0, default=None)
+    throughput_repeats: int | None = num(2, default=None)
     batch_sizes: list[int] = field(default_factory=lambda: [1, 32])
     max_test_rows: int | None = num(1, default=None)
     isolate: bool = True
@@ -342,6 +344,7 @@ class Distill:
     batch_size: int = num(1)
     max_length: int = num(8)
     max_train_rows: int | None = num(1)
+    freeze_embeddings: bool = False
     quantize_student: bool = True
 
 

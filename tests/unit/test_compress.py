@@ -7,7 +7,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from ftpipe.compression import bundle, deploy, distill, gate, onnx_export
+from ftpipe.compression import bundle, deploy, distill, gate, measure, onnx_export
 from ftpipe.compression.predictor import Predictor
 from tests.helpers.data import SNIPPET_LABELS, SNIPPET_NAMES, SNIPPETS
 
@@ -122,3 +122,33 @@ def test_registry_holds_the_shipped_model_version(bundles, tmp_path):
         assert list(out["label"].isin(SNIPPET_NAMES)) == [True, True]
     finally:
         mlflow.set_tracking_uri(None)
+
+
+def test_predict_all_batches_by_length_and_answers_in_the_texts_order(bundles):
+    predictor = Predictor(bundles["fp32"], threads=1)
+    texts = [SNIPPETS[0] * 3, SNIPPETS[1], SNIPPETS[2] * 2, SNIPPETS[3]]   # lengths out of order
+    one_by_one = np.concatenate([predictor.probabilities(predictor.encode([t])) for t in texts])
+    np.testing.assert_allclose(measure.predict_all(predictor, texts, batch_size=2), one_by_one, atol=1e-5)
+
+
+def test_latency_intervals_bound_the_median_and_the_mean():
+    rng = np.random.default_rng(0)
+    seconds = list(rng.lognormal(-4, 0.3, size=30))
+    low, high = measure.median_ci(seconds)
+    assert low < np.median(seconds) < high and low > min(seconds) and high < max(seconds)
+    low, high = measure.mean_ci(seconds)
+    assert low < np.mean(seconds) < high
+    tight = measure.mean_ci(list(rng.normal(1.0, 0.01, size=8)))   # steady calls: a narrow interval
+    assert tight[1] - tight[0] < 0.05
+
+
+def test_distillation_can_keep_the_teachers_embeddings(tiny_classifier):
+    teacher, tokenizer, _ = tiny_classifier
+    student = distill.make_student(teacher, 2)
+    settings = OmegaConf.create({"batch_size": 8, "epochs": 2, "lr": 5e-3, "max_length": 16, "temperature": 2.0,
+                                 "alpha": 0.5, "freeze_embeddings": True})
+    word = "bert.embeddings.word_embeddings.weight"
+    distill.train_student(student, teacher, tokenizer, SNIPPETS, SNIPPET_LABELS, settings, seed=0, progress=False)
+    assert torch.equal(student.state_dict()[word], teacher.state_dict()[word])
+    key = "bert.encoder.layer.0.attention.self.query.weight"
+    assert not torch.equal(student.state_dict()[key], teacher.state_dict()[key])   # the layers still learn
