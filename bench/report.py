@@ -68,8 +68,10 @@ def render(folder: Path) -> str:
         d, name = json.loads(path.read_text()), path.stem
         suffix = " — CUDA" if name.endswith("_cuda") else ""
         base = name.removesuffix("_cuda")
-        if base == "train_throughput":
-            parts.append(train_section(d).replace("### Training throughput", "### Training throughput" + suffix, 1))
+        if base.startswith("train_throughput"):
+            mode = " — quick mode" if base.endswith("_quick") else ""
+            parts.append(train_section(d).replace("### Training throughput", "### Training throughput" + mode + suffix,
+                                                  1))
         elif base == "levers":
             parts.append(simple_section("Levers: one training step of (c)" + suffix, d,
                                         ["step_seconds", "speedup", "steps"]))

@@ -17,7 +17,8 @@ from bench import inference, levers, pipeline, report, tokenization, train_throu
 from bench.common import RESULTS, ROOT
 
 BENCHES = {"tokenization": tokenization.main, "inference": inference.main, "levers": levers.main,
-           "train_throughput": train_throughput.main, "pipeline": pipeline.main}
+           "train_throughput": train_throughput.main,
+           "train_throughput_quick": lambda argv: train_throughput.main(["--quick", *argv]), "pipeline": pipeline.main}
 
 
 def main(argv: list[str] | None = None) -> None:
