@@ -29,15 +29,16 @@ def train_section(d: dict) -> str:
              x.get("accuracy_delta_vs_b_points"), x.get("mfu_vs_fp32_peak"), x.get("mfu_vs_bf16_peak")]
             for v, x in r.items() if isinstance(x, dict)]
     peak = d["matmul_peak_gflops"]
-    return "\n\n".join([
+    emulated = "" if d.get("bf16_native", True) else " (emulated: this CPU has no native bf16; measured at 256²)"
+    return "\n\n".join(part for part in [
         f"### Training throughput ({s['rows']} train rows, {s['val_rows']} validation rows, batch {s['batch_size']}, "
         f"{s['epochs']} epoch(s), seed 42; (a) ran {s['seed_steps']} steps; "
         f"medians of {s['repeats']} interleaved runs)",
         table(["variant", "samples", "samples/s", "real tokens/s", "peak RSS MB", "val acc", "× (a)", "× (b)",
                "acc Δ vs (b), points", "MFU (fp32 peak)", "MFU (bf16 peak)"], rows),
         f"Matmul peak in the same run (2048², median of repeats): fp32 {peak['fp32']} GFLOP/s, bf16 {peak['bf16']} "
-        f"GFLOP/s. FLOPs of (c): {d['flops_convention']} (N = non-embedding parameters).",
-        machine_line(d["machine"]), profile_block(d.get("profile_top_ops_c"))])
+        f"GFLOP/s{emulated}. FLOPs of (c): {d['flops_convention']} (N = non-embedding parameters).",
+        machine_line(d["machine"]), profile_block(d.get("profile_top_ops_c"))] if part)
 
 
 def profile_block(profile: str | None, rows: int = 22) -> str:
