@@ -96,7 +96,7 @@ def interleaved_timings(predictors: dict, texts: list[str], batch_size: int, war
                 f"latency_p50_ms_b{b}_ci95": [1000 * x for x in median_ci(s)],
                 f"latency_p95_ms_b{b}": 1000 * float(np.percentile(s, 95)),
                 f"throughput_b{b}": b * len(s) / sum(s),
-                f"throughput_b{b}_ci95": [b / x for x in reversed(mean_ci(s))],
+                f"throughput_b{b}_ci95": throughput_ci(b, s),
                 f"timed_calls_b{b}": len(s)} for n, s in seconds.items()}
 
 
@@ -118,6 +118,13 @@ def mean_ci(values: list[float]) -> list[float]:
         return [float(v.mean())] * 2
     half = stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
     return [float(v.mean() - half), float(v.mean() + half)]
+
+
+def throughput_ci(batch_size: int, seconds: list[float]) -> list[float | None]:
+    """Texts/s over the mean call's 95 % interval; None for an unbounded end (a few wild calls can put the mean's
+    lower bound at or below zero)."""
+    low, high = mean_ci(seconds)
+    return [batch_size / high, batch_size / low if low > 0 else None]
 
 
 def measure_all(dirs: dict[str, Path], texts: list[str], labels: list[int], settings: dict,

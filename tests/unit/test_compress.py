@@ -140,6 +140,9 @@ def test_latency_intervals_bound_the_median_and_the_mean():
     assert low < np.mean(seconds) < high
     tight = measure.mean_ci(list(rng.normal(1.0, 0.01, size=8)))   # steady calls: a narrow interval
     assert tight[1] - tight[0] < 0.05
+    low, high = measure.throughput_ci(32, [1.0, 1.1, 0.9, 1.0])
+    assert low < 32 < high
+    assert measure.throughput_ci(32, [0.1, 5.0])[1] is None   # two wild calls: no upper bound on texts/s
 
 
 def test_distillation_can_keep_the_teachers_embeddings(tiny_classifier):
