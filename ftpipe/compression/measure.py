@@ -131,7 +131,7 @@ def measure_all(dirs: dict[str, Path], texts: list[str], labels: list[int], sett
                 isolated: bool = True) -> dict[str, dict]:
     """Scoring then interleaved timing for every variant directory; settings: threads (of the timing), warmup and
     repeats (at batch 1), throughput_warmup and throughput_repeats (at larger batches, where a call costs ~30
-    batch-1 calls and the mean over a few is already tight), batch_sizes, bins (of the calibration error)."""
+    batch-1 calls: fewer of them, a wider interval, reported), batch_sizes, bins (of the calibration error)."""
     from ftpipe.compression.predictor import Predictor
 
     threads = int(settings["threads"])
