@@ -46,13 +46,13 @@ def peak_rss_mb() -> float:
     return float("nan")
 
 
-def score_variant(directory: Path, texts: list[str], labels: list[int], threads: int | None, bins: int) -> dict:
+def score_variant(directory: Path, texts: list[str], labels: list[int], bins: int) -> dict:
     """Size, accuracy, macro-F1, ECE (with the variant's own temperature), predictions (for agreement and the
     paired comparison) and this process's peak RSS. Scoring is not timed, so it may use every core."""
     from ftpipe.compression.bundle import model_size_mb
     from ftpipe.compression.predictor import Predictor
 
-    predictor = Predictor(directory, threads=threads)
+    predictor = Predictor(directory)  # the process's thread count: every core in a fresh one
     probs = predict_all(predictor, texts)
     predictions = probs.argmax(axis=1)
     return {"size_mb": model_size_mb(Path(directory)), **prediction_metrics(np.asarray(labels), predictions),
@@ -60,15 +60,13 @@ def score_variant(directory: Path, texts: list[str], labels: list[int], threads:
             "peak_rss_mb": peak_rss_mb(), "predictions": predictions.tolist()}
 
 
-def score_isolated(directory: Path, texts: list[str], labels: list[int], threads: int | None, bins: int) -> dict:
-    """`score_variant` in a fresh Python process with the thread count pinned in its environment (None: every
-    core, as a deployed `predict.py` runs)."""
+def score_isolated(directory: Path, texts: list[str], labels: list[int], bins: int) -> dict:
+    """`score_variant` in a fresh Python process on every core, as a deployed `predict.py` runs."""
     with tempfile.TemporaryDirectory() as tmp:
         job = Path(tmp) / "job.json"
-        job.write_text(json.dumps({"directory": str(directory), "texts": texts, "labels": labels, "threads": threads,
-                                   "bins": bins}))
+        job.write_text(json.dumps({"directory": str(directory), "texts": texts, "labels": labels, "bins": bins}))
         repo = str(ROOT)  # so the child imports this very package
-        env = os.environ | {"OMP_NUM_THREADS": str(threads or os.cpu_count() or 1), "TOKENIZERS_PARALLELISM": "false",
+        env = os.environ | {"OMP_NUM_THREADS": str(os.cpu_count() or 1), "TOKENIZERS_PARALLELISM": "false",
                             "PYTHONPATH": os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")]))}
         done = subprocess.run([sys.executable, "-m", "ftpipe.compression.measure", str(job)], env=env,
                               capture_output=True, text=True)
@@ -136,7 +134,7 @@ def measure_all(dirs: dict[str, Path], texts: list[str], labels: list[int], sett
 
     threads = int(settings["threads"])
     score = score_isolated if isolated else score_variant
-    results = {n: score(d, texts, labels, None, int(settings["bins"])) | {"threads": threads}
+    results = {n: score(d, texts, labels, int(settings["bins"])) | {"threads": threads}
                for n, d in dirs.items()}
     if not isolated:
         for r in results.values():
@@ -179,4 +177,4 @@ def relative_to_reference(results: dict[str, dict], facts: dict[str, dict], labe
 
 if __name__ == "__main__":
     job = json.loads(Path(sys.argv[1]).read_text())
-    print(json.dumps(score_variant(Path(job["directory"]), job["texts"], job["labels"], job["threads"], job["bins"])))
+    print(json.dumps(score_variant(Path(job["directory"]), job["texts"], job["labels"], job["bins"])))

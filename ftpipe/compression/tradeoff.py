@@ -9,6 +9,7 @@ from ftpipe.infra.io import atomic_path
 
 COLUMNS = [("accuracy", "acc", "{:.4f}"), ("delta_accuracy", "Δacc", "{:+.4f}"), ("macro_f1", "F1", "{:.4f}"),
            ("agreement", "agree", "{:.3f}"), ("size_mb", "MB", "{:.1f}"), ("latency_p50_ms_b1", "p50 ms", "{:.2f}"),
+           ("latency_p50_ms_b1_ci95", "p50 95 % CI", "{0[0]:.2f}–{0[1]:.2f}"),
            ("latency_p95_ms_b1", "p95 ms", "{:.2f}"), ("throughput_b32", "txt/s@32", "{:.0f}"),
            ("peak_rss_mb", "peak MB", "{:.0f}")]
 
@@ -16,11 +17,8 @@ COLUMNS = [("accuracy", "acc", "{:.4f}"), ("delta_accuracy", "Δacc", "{:+.4f}")
 def table(results: dict[str, dict], winner: str) -> str:
     """Fixed-width text table, one row per variant, the shipped one starred."""
     rows = [["variant"] + [head for _, head, _ in COLUMNS]]
-    rows[0].insert(7, "p50 95 % CI")
     for name, r in results.items():
         cells = [fmt.format(r[key]) if r.get(key) is not None else "-" for key, _, fmt in COLUMNS]
-        ci = r.get("latency_p50_ms_b1_ci95")
-        cells.insert(6, f"{ci[0]:.2f}–{ci[1]:.2f}" if ci else "-")
         rows.append([name + (" *" if name == winner else "")] + cells)
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths)))
