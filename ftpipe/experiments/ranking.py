@@ -72,8 +72,6 @@ def latest_attempts(df: pd.DataFrame) -> pd.DataFrame:
 def seed_gap(df: pd.DataFrame, groups: pd.DataFrame, keys: list[str], metric: str, mode: str) -> str:
     """Does the best setting beat the runner-up beyond seed noise? A Welch 95 % interval for the difference of
     their means over seeds, in words."""
-    from scipy import stats
-
     if len(groups) < 2:
         return "Only one setting finished: nothing to compare."
     keys = [k for k in keys if k != "seed"]
@@ -89,15 +87,24 @@ def seed_gap(df: pd.DataFrame, groups: pd.DataFrame, keys: list[str], metric: st
     if min(len(a), len(b)) < 2:
         return (f"The best setting and the runner-up have {len(a)} and {len(b)} finished seed(s): seed noise cannot be "
                 "told from a real gap; add seeds (e.g. seed=1,2,3).")
-    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
-    diff = a.mean() - b.mean()
-    dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1)) if va + vb > 0 else np.inf
-    half = stats.t.ppf(0.975, dof) * np.sqrt(va + vb) if va + vb > 0 else 0.0
-    low, high = diff - half, diff + half
+    diff, (low, high) = welch_interval(a, b)
     better = low > 0 if mode == "max" else high < 0
     verdict = "beats the runner-up beyond seed noise" if better else "is within seed noise of the runner-up"
     return (f"The best setting {verdict}: {metric} difference {diff:+.4f}, Welch 95 % interval [{low:+.4f}, "
             f"{high:+.4f}] over {len(a)} and {len(b)} seeds.")
+
+
+def welch_interval(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> tuple[float, tuple[float, float]]:
+    """mean(a) - mean(b) and its Welch t-interval (unequal variances); each side needs two or more values."""
+    from scipy import stats
+
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    diff = float(a.mean() - b.mean())
+    if va + vb == 0:  # identical repeats on both sides: no spread to build an interval from
+        return diff, (diff, diff)
+    dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    half = float(stats.t.ppf(0.5 + level / 2, dof) * np.sqrt(va + vb))
+    return diff, (diff - half, diff + half)
 
 
 def group_over_seeds(df: pd.DataFrame, keys: list[str], metrics: list[str], metric: str, mode: str) -> pd.DataFrame:

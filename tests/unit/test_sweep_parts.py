@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
@@ -140,6 +141,20 @@ def test_the_seed_noise_verdict_uses_a_welch_interval():
     single = frame([0.8], [0.7])
     groups = group_over_seeds(single, ["train.lr", "seed"], ["m"], "m", "max")
     assert "add seeds" in seed_gap(single, groups, ["train.lr", "seed"], "m", "max")
+
+
+def test_the_welch_interval_matches_scipys_unequal_variance_t_test():
+    from scipy import stats
+
+    from ftpipe.experiments.ranking import welch_interval
+
+    a, b = np.array([0.84, 0.83, 0.845]), np.array([0.825, 0.82, 0.81, 0.83])
+    diff, (low, high) = welch_interval(a, b)
+    ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    assert diff == pytest.approx(a.mean() - b.mean())
+    assert (low, high) == pytest.approx((ci.low, ci.high))
+    diff, interval = welch_interval(np.array([0.8, 0.8]), np.array([0.7, 0.7]))  # no spread: a point
+    assert interval == pytest.approx((diff, diff)) and diff == pytest.approx(0.1)
 
 
 def test_stages_restored_from_dvcs_cache_still_reach_the_jobs_run(tmp_path, monkeypatch):
