@@ -2,6 +2,7 @@
 
     python bench/sweep_pruning.py             # MiniLM, 1,500 rows of Rotten Tomatoes, up to 8 epochs a trial (~75 min)
     python bench/sweep_pruning.py --pruner median   # the other pruner
+    python bench/sweep_pruning.py --evals-per-epoch 2   # validate (and report to the pruner) twice an epoch
     python bench/sweep_pruning.py --smoke     # the tiny test model, 3 trials: checks the wiring only
 
 Both searches run through the sweep front door in one scratch copy of the project (whose data stages are built
@@ -50,8 +51,9 @@ def search(project: Path, pruner: str, trials: int, extra: list[str]) -> dict:
 
 
 def curves(project: Path, name: str, study) -> list[dict]:
-    """Each trial's cost and validation curve, for bench/pruning_replay.py: seconds from the trial's start to the
-    end of each epoch (MLflow's timestamps) and to the trial's end (Optuna's)."""
+    """Each trial's cost and validation curve, for bench/pruning_replay.py: seconds from the trial's start to each
+    validation (MLflow's timestamps) and to the trial's end (Optuna's). `epoch` is the validation's number, which
+    is the epoch unless train.evals_per_epoch > 1."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
@@ -75,17 +77,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pruner", choices=["median", "successive_halving"], default="successive_halving")
     parser.add_argument("--smoke", action="store_true", help="tiny model, 3 trials")
     parser.add_argument("--model", help="model.name_or_path (default: the packaged MiniLM)")
+    parser.add_argument("--evals-per-epoch", type=int, default=1, help="train.evals_per_epoch: validations (and "
+                        "reports to the pruner) an epoch")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "sweep_pruning.json")
     args = parser.parse_args(argv)
     extra = [f"model.name_or_path={args.model}"] if args.model else []
     epochs, trials = (args.epochs or 2, 3) if args.smoke else (args.epochs or 8, args.trials)
-    extra.append(f"train.epochs={epochs}")
+    extra += [f"train.epochs={epochs}", f"train.evals_per_epoch={args.evals_per_epoch}"]
     project = copy_project(Path(tempfile.mkdtemp(prefix="sweep-pruning-")) / "project", REPO)
     compose = [sys.executable, "-m", "ftpipe.config.compose", *(o for o in DATA if not o.startswith("sweep.")), *extra]
     subprocess.run(compose, cwd=project, check=True)
     subprocess.run(["dvc", "repro", "tokenize"], cwd=project, check=True)  # the data stages, once, for both
     results = {"settings": {"trials": trials, "space": SPACE, "data": DATA, "model": args.model or "MiniLM-L6",
-                            "epochs": epochs, "sampler": "tpe, seed 0",
+                            "epochs": epochs, "evals_per_epoch": args.evals_per_epoch, "sampler": "tpe, seed 0",
                             "pruner": [args.pruner, *PRUNERS[args.pruner]], "project": str(project)}}
     for pruner in ("none", args.pruner):
         results[pruner] = search(project, pruner, trials, extra)

@@ -86,7 +86,7 @@ def main() -> None:
                     trainable=lambda epoch: set_trainable(model, train, epoch),
                     validate=lambda: classification_metrics(val.labels, predict_probs(
                         model, val.ids, train.eval_batch_size, device, pad_id, amp_dtype)),
-                    on_log=log_step, on_epoch=partial(log_epoch, epochs=train.epochs),
+                    on_log=log_step, on_eval=partial(log_eval, epochs=train.epochs),
                     on_checkpoint=lambda: checkpoints.save_training(trainer, CKPT_DIR, fingerprint,
                                                                     train.checkpoint.keep))
         ddp.check_replicas(model)
@@ -101,12 +101,13 @@ def log_step(point: dict) -> None:
     mlflow.log_metrics(keys.step(point["train_loss"], point["lr"]), step=point["step"])
 
 
-def log_epoch(row: dict, epochs: int) -> None:
-    mlflow.log_metrics(keys.epoch(row), step=row["epoch"])
-    log.info("epoch %d: %s", row["epoch"], {k: v for k, v in row.items() if k != "epoch"})
-    # in an Optuna sweep the epoch goes to the trial, whose pruner may stop the training here (never after the
-    # last epoch: there is nothing left to save, and the finished result would be thrown away)
-    trial.report(row, last=row["epoch"] >= epochs)
+def log_eval(row: dict, n: int, epochs: int) -> None:
+    """Validation number `n` (the epoch, unless train.evals_per_epoch > 1): to MLflow at step n, and to the log."""
+    mlflow.log_metrics(keys.epoch(row), step=n)
+    log.info("epoch %s: %s", row["epoch"], {k: v for k, v in row.items() if k != "epoch"})
+    # in an Optuna sweep the validation goes to the trial, whose pruner may stop the training here (never after
+    # the last: there is nothing left to save, and the finished result would be thrown away)
+    trial.report(row, step=n, last=row["epoch"] >= epochs)
 
 
 def write_outputs(cfg, trainer: Trainer, tokenizer, names: list[str], n_train: int,
@@ -136,14 +137,14 @@ def write_outputs(cfg, trainer: Trainer, tokenizer, names: list[str], n_train: i
         curves(history["epoch"].tolist(), {c: history[c].tolist() for c in ("train_loss", "val_loss", "val_accuracy")},
                out.dir(CURVES_PNG.parent) / CURVES_PNG.name, "Training curves")
     mlflow.log_metrics(keys.summary(report))
-    set_note({"Validation": f"best epoch {state.best_epoch} of {len(history)}: validation "
+    set_note({"Validation": f"best epoch {state.best_epoch} of {report['epochs_run']}: validation "
                             f"{train.early_stopping.metric} {state.best:.4f}, trained in {report['seconds']:.0f} s"})
     for path in (METRICS, CURVES, STEPS, CURVES_PNG):
         mlflow.log_artifact(path, "train")
     if cfg.mlflow.log_model:
         mlflow.log_artifacts(str(MODEL_DIR), "model")
     checkpoints.prune(CKPT_DIR, cfg.train.checkpoint.keep)
-    log.info("best epoch %d: %s=%.4f; saved %s", state.best_epoch, train.early_stopping.metric, state.best, MODEL_DIR)
+    log.info("best epoch %s: %s=%.4f; saved %s", state.best_epoch, train.early_stopping.metric, state.best, MODEL_DIR)
 
 
 if __name__ == "__main__":

@@ -80,7 +80,7 @@ def train_student(student, teacher, tokenizer, texts: list[str], labels: list[in
     torch.manual_seed(seed)
     for epoch in range(loop.epochs):
         trainer.run_epoch(epoch, data.ids, data.labels, data.lengths, tokenizer.pad_token_id)
-        trainer.end_epoch(epoch, None, {}, "", 0.0)
+        trainer.end_epoch(epoch)
     return [point["train_loss"] for point in trainer.state.steps]
 
 

@@ -276,6 +276,7 @@ class Train:
     num_threads: int | None = num(1)
     nproc: int = num(1, default=1)
     length_bucketing: bool = True
+    evals_per_epoch: int = num(1, default=1)  # absent in a params.yaml composed before it: once, at the end
     early_stopping: EarlyStopping
     checkpoint: Checkpoint
     nonfinite_loss: Literal["stop", "skip"] = "stop"

@@ -46,9 +46,9 @@ def epoch_column(metric: str) -> str:
     return "val_" + metric[len("val/best_"):]
 
 
-def report(row: Mapping[str, Any], last: bool = False) -> None:
-    """Report this epoch to the sweep's trial, if there is one; raise Pruned when the pruner says stop, unless
-    this was the `last` epoch."""
+def report(row: Mapping[str, Any], step: int, last: bool = False) -> None:
+    """Report validation number `step` (the epoch, unless train.evals_per_epoch > 1) to the sweep's trial, if
+    there is one; raise Pruned when the pruner says stop, unless this was the `last` one."""
     raw = os.environ.get(TRIAL_ENV)
     spec = json.loads(raw) if raw else {}
     if not spec.get("column"):  # not in an Optuna sweep, or its metric has no per-epoch figure
@@ -58,7 +58,7 @@ def report(row: Mapping[str, Any], last: bool = False) -> None:
     study = optuna.load_study(study_name=spec["study"], storage=spec["storage"], pruner=build_pruner(spec["pruner"]))
     trial = optuna.trial.Trial(study, int(spec["trial_id"]))
     value = float(row[spec["column"]])
-    trial.report(value, step=int(row["epoch"]))
+    trial.report(value, step=step)
     if not last and trial.should_prune():
-        raise Pruned(f"train: pruned by the sweep's {spec['pruner']['name']} pruner after epoch {row['epoch']} "
+        raise Pruned(f"train: pruned by the sweep's {spec['pruner']['name']} pruner at epoch {row['epoch']} "
                      f"({spec['column']} {value:.4f}); a pruned trial writes no outputs")

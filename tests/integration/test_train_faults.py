@@ -49,8 +49,9 @@ def signal_after_new_checkpoint(root, sig: int, timeout: float = 300) -> subproc
 
 
 @pytest.mark.slow  # four real train processes: about a minute on a quiet 2-core machine
-def test_killed_training_resumes_to_exactly_the_uninterrupted_result(project, tmp_path, tiny_model_dir):
-    make_workspace(project, tiny_model_dir, *RESUME, n_train=480)
+@pytest.mark.parametrize("evals", [1, 3])  # 3: killed and resumed between validations inside an epoch
+def test_killed_training_resumes_to_exactly_the_uninterrupted_result(project, tmp_path, tiny_model_dir, evals):
+    make_workspace(project, tiny_model_dir, *RESUME, f"train.evals_per_epoch={evals}", n_train=480)
     reference = tmp_path / "reference"
     shutil.copytree(project, reference)
     run_stage("train", reference)
@@ -132,6 +133,22 @@ def test_no_improvement_stops_early(tmp_path, tiny_model_dir):
         train.main()
     report = train_report(root)
     assert report["epochs_run"] == 3 and report["stopped_early"] is True and report["best_epoch"] == 1
+
+
+def test_validating_twice_an_epoch_keeps_stops_and_logs_at_half_epochs(tmp_path, tiny_model_dir):
+    # the threshold can never be beaten: the first validation (half-way through epoch 1) stays the best, and two
+    # more without a gain stop the training half-way through epoch 2
+    root = make_workspace(tmp_path / "ws", tiny_model_dir, "train.epochs=3", "train.evals_per_epoch=2",
+                          "train.early_stopping.patience=2", "train.early_stopping.threshold=1.0", n_train=192)
+    with inside(root):
+        from stages import train
+        train.main()
+    report = train_report(root)
+    assert report["best_epoch"] == 0.5 and report["epochs_run"] == 1.5 and report["stopped_early"] is True
+    curves = (root / "plots/train_curves.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in curves] == ["epoch", "0.5", "1.0", "1.5"]
+    history = mlflow_client(root).get_metric_history(recorded_run(root), "val/macro_f1")
+    assert [m.step for m in history] == [1, 2, 3]  # one MLflow step per validation
 
 
 def test_unreachable_tracking_server_fails_before_training(tmp_path, tiny_model_dir, monkeypatch):

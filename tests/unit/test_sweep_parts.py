@@ -116,12 +116,19 @@ def test_a_training_reports_its_epochs_and_is_pruned_below_the_median(tmp_path, 
     weak = study.ask()
     monkeypatch.setenv(TRIAL_ENV, json.dumps({"storage": storage, "study": "s", "trial_id": weak._trial_id,
                                               "column": "val_macro_f1", "pruner": pruner}))
-    report({"epoch": 1, "val_macro_f1": 0.3}, last=True)   # a last epoch is reported, never pruned
-    with pytest.raises(Pruned, match="pruned by the sweep's median pruner after epoch 1"):
-        report({"epoch": 1, "val_macro_f1": 0.3})
+    report({"epoch": 1, "val_macro_f1": 0.3}, step=1, last=True)   # a last validation is reported, never pruned
+    with pytest.raises(Pruned, match="pruned by the sweep's median pruner at epoch 1"):
+        report({"epoch": 1, "val_macro_f1": 0.3}, step=1)
     assert study.trials[1].intermediate_values == {1: 0.3}
+    # validating twice an epoch: the half-way row is the trial's step 1, judged against the others' step 1
+    half = study.ask()
+    monkeypatch.setenv(TRIAL_ENV, json.dumps({"storage": storage, "study": "s", "trial_id": half._trial_id,
+                                              "column": "val_macro_f1", "pruner": pruner}))
+    with pytest.raises(Pruned, match="at epoch 0.5"):
+        report({"epoch": 0.5, "val_macro_f1": 0.2}, step=1)
+    assert study.trials[2].intermediate_values == {1: 0.2}
     monkeypatch.delenv(TRIAL_ENV)
-    report({"epoch": 2, "val_macro_f1": 0.1})   # outside an Optuna sweep: nothing to report to
+    report({"epoch": 2, "val_macro_f1": 0.1}, step=2)   # outside an Optuna sweep: nothing to report to
 
 
 def test_the_seed_noise_verdict_uses_a_welch_interval():

@@ -179,3 +179,14 @@ def test_devices_and_precisions_never_require_a_gpu():
         pick_device(train_cfg(precision="fp16"))
     with pytest.raises(PipelineError, match="cuda requested"):
         pick_device(train_cfg(device="cuda"))
+
+
+def test_evaluation_points_are_even_end_at_the_epoch_and_never_split_an_accumulated_step():
+    from ftpipe.training.loop import eval_points
+
+    assert eval_points(10, 1) == [10]
+    assert eval_points(10, 2) == [5, 10]
+    assert eval_points(10, 3) == [4, 7, 10]
+    assert eval_points(10, 3, accum=4) == [4, 8, 10]     # moved up to a step; the epoch's end always counts
+    assert eval_points(3, 5) == [1, 2, 3]                 # more validations than batches: one per batch
+    assert eval_points(10, 4, accum=8) == [8, 10]         # points that fall on one step count once
