@@ -73,7 +73,7 @@ def test_optuna_prunes_a_hopeless_learning_rate(project, tiny_model_dir):
     assert states == [("0.001", "COMPLETE"), ("1e-09", "PRUNED")], (states, result.stderr[-3000:])
     pruned = kids[1]
     assert pruned.info.status == "KILLED"
-    assert "pruned by the sweep's median pruner after epoch 1" in pruned.data.tags["error"]
+    assert "pruned by the sweep's median pruner at epoch 1" in pruned.data.tags["error"]
     import optuna
 
     name = parent.data.tags["sweep.name"]
