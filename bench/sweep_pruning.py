@@ -26,8 +26,9 @@ from ftpipe.infra.io import write_json  # noqa: E402
 
 SPACE = ["train.lr=tag(log, interval(1e-6, 3e-4))", "train.batch_size=choice(16, 32)"]
 DATA = ["data.max_rows=1500", "data.audit.enabled=false", "mlflow.log_model=false", "sweep.target=train"]
-# each pruner's settings as measured: successive halving keeps the top third at epochs 1 and 3
-PRUNERS = {"none": [], "median": ["hydra.sweeper.pruner.n_startup_trials=3"],
+# each pruner's settings as measured: the median pruner as configured by default (conf/hydra/sweeper/optuna.yaml:
+# 2 startup trials, no warm-up); successive halving keeps the top third at steps 1, 3 and 9
+PRUNERS = {"none": [], "median": [],
            "successive_halving": ["hydra.sweeper.pruner.min_resource=1", "hydra.sweeper.pruner.reduction_factor=3"]}
 
 
@@ -79,17 +80,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", help="model.name_or_path (default: the packaged MiniLM)")
     parser.add_argument("--evals-per-epoch", type=int, default=1, help="train.evals_per_epoch: validations (and "
                         "reports to the pruner) an epoch")
+    parser.add_argument("--patience", type=int, help="train.early_stopping.patience, in validations (default: 2 "
+                        "epochs' worth, 2 x --evals-per-epoch, so early stopping waits as long whatever the steps)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "sweep_pruning.json")
     args = parser.parse_args(argv)
     extra = [f"model.name_or_path={args.model}"] if args.model else []
     epochs, trials = (args.epochs or 2, 3) if args.smoke else (args.epochs or 8, args.trials)
-    extra += [f"train.epochs={epochs}", f"train.evals_per_epoch={args.evals_per_epoch}"]
+    patience = args.patience or 2 * args.evals_per_epoch
+    extra += [f"train.epochs={epochs}", f"train.evals_per_epoch={args.evals_per_epoch}",
+              f"train.early_stopping.patience={patience}"]
     project = copy_project(Path(tempfile.mkdtemp(prefix="sweep-pruning-")) / "project", REPO)
     compose = [sys.executable, "-m", "ftpipe.config.compose", *(o for o in DATA if not o.startswith("sweep.")), *extra]
     subprocess.run(compose, cwd=project, check=True)
     subprocess.run(["dvc", "repro", "tokenize"], cwd=project, check=True)  # the data stages, once, for both
     results = {"settings": {"trials": trials, "space": SPACE, "data": DATA, "model": args.model or "MiniLM-L6",
-                            "epochs": epochs, "evals_per_epoch": args.evals_per_epoch, "sampler": "tpe, seed 0",
+                            "epochs": epochs, "evals_per_epoch": args.evals_per_epoch, "patience": patience,
+                            "sampler": "tpe, seed 0",
                             "pruner": [args.pruner, *PRUNERS[args.pruner]], "project": str(project)}}
     for pruner in ("none", args.pruner):
         results[pruner] = search(project, pruner, trials, extra)
