@@ -2,7 +2,8 @@
 
     python bench/sweep_pruning.py             # MiniLM, 1,500 rows of Rotten Tomatoes, up to 8 epochs a trial (~75 min)
     python bench/sweep_pruning.py --pruner median   # the other pruner
-    python bench/sweep_pruning.py --evals-per-epoch 2   # validate (and report to the pruner) twice an epoch
+    python bench/sweep_pruning.py --evals-per-epoch 2 --out bench/results/sweep_pruning_evals2_sh.json
+        # validate (and report to the pruner) twice an epoch: the measured setting that met the target (~40 min)
     python bench/sweep_pruning.py --smoke     # the tiny test model, 3 trials: checks the wiring only
 
 Both searches run through the sweep front door in one scratch copy of the project (whose data stages are built

@@ -35,7 +35,9 @@ def test_presets_choose_the_sweeper_and_its_space():
     assert dict(grid.hydra.sweeper.params) == {"train.lr": "2e-5,5e-5,1e-4", "seed": "1,2,3"}
     optuna = app("hparams_search=rt_optuna")
     assert optuna.hydra.sweeper._target_ == "hydra_plugins.ftpipe_optuna_sweeper.OptunaSweeper"
-    assert optuna.hydra.sweeper.pruner.name == "median" and optuna.train.epochs == 4
+    pruner = optuna.hydra.sweeper.pruner
+    assert (pruner.name, pruner.min_resource, pruner.reduction_factor) == ("successive_halving", 1, 3)
+    assert (optuna.train.epochs, optuna.train.evals_per_epoch, optuna.train.early_stopping.patience) == (4, 2, 4)
     assert "train.lr" in optuna.hydra.sweeper.params
     long = app("hparams_search=long_recipe")
     assert long.sweep.metric == "val/best_macro_f1"  # ranked on validation
