@@ -16,6 +16,7 @@ import mlflow
 import pandas as pd
 
 from ftpipe.config.params import flatten, load_params
+from ftpipe.config.schema import train_setting
 from ftpipe.evaluation.metrics import classification_metrics, temperature_report
 from ftpipe.evaluation.plots import curves
 from ftpipe.evaluation.predict import predict_logits, predict_probs
@@ -32,7 +33,7 @@ from ftpipe.training import distributed as ddp
 from ftpipe.training.batching import TokenSplit
 from ftpipe.training.device import precision_name, prepare
 from ftpipe.training.loop import LoopSettings, Trainer, steps_per_epoch, summary
-from ftpipe.training.losses import build_loss, class_weights, setting
+from ftpipe.training.losses import build_loss, class_weights
 from ftpipe.training.methods import apply_method, method_report, save_model, set_trainable, with_method
 from ftpipe.training.models import CALIBRATION, load_classifier, load_tokenizer, model_source
 from ftpipe.training.optim import build_optimizer, build_scheduler
@@ -58,7 +59,7 @@ def main() -> None:
     names = read_json(LABELS)["names"]
     data, val = TokenSplit.load(DATA / "train"), TokenSplit.load(DATA / "validation")
     ddp.check_batches(len(data.ids), train.batch_size)
-    weights = class_weights(data.labels, names, setting(train, "class_weights"))  # refused before any model loads
+    weights = class_weights(data.labels, names, train_setting(train, "class_weights"))  # refused before any model loads
     device = ddp.init(device)  # joins torchrun's process group; a plain process stays alone
     source = model_source(cfg.model)
     tokenizer = load_tokenizer(source)

@@ -296,6 +296,11 @@ class Train:
                     raise PipelineError(f"{key}.{k}: only for train.method=full; {name} chooses what trains itself")
 
 
+def train_setting(train: Any, key: str) -> Any:
+    """`train.<key>`, or this schema's default where a params.yaml composed before the key existed lacks it."""
+    return train.get(key, next(f.default for f in dataclasses.fields(Train) if f.name == key))
+
+
 @dataclass(kw_only=True)
 class Baseline:
     enabled: bool

@@ -20,6 +20,7 @@ import torch
 from omegaconf import DictConfig
 from tqdm import tqdm
 
+from ftpipe.config.schema import train_setting
 from ftpipe.infra.errors import PipelineError
 from ftpipe.infra.logs import get_logger
 from ftpipe.training import distributed as ddp
@@ -82,7 +83,7 @@ class LoopSettings:
                    grad_accum_steps=train.grad_accum_steps, max_grad_norm=train.max_grad_norm,
                    nonfinite_loss=train.nonfinite_loss, log_every_steps=train.log_every_steps,
                    checkpoint_every_steps=train.checkpoint.every_steps, length_bucketing=train.length_bucketing,
-                   evals_per_epoch=train.get("evals_per_epoch", 1))  # absent in a params.yaml from before it
+                   evals_per_epoch=train_setting(train, "evals_per_epoch"))
 
 
 def eval_points(n_batches: int, evals: int, accum: int = 1) -> list[int]:

@@ -6,7 +6,6 @@ they weight cross-entropy, label smoothing, and act as focal loss's alpha. Disti
 """
 from __future__ import annotations
 
-import dataclasses
 from functools import partial
 
 import numpy as np
@@ -14,14 +13,9 @@ import torch
 from omegaconf import DictConfig
 from torch.nn import functional as F
 
-from ftpipe.config.schema import Train
+from ftpipe.config.schema import train_setting
 from ftpipe.infra.errors import PipelineError
 from ftpipe.training.loop import Loss, cross_entropy
-
-
-def setting(train: DictConfig, key: str):
-    """`train.<key>`, or the schema's default where a params.yaml composed before the key existed lacks it."""
-    return train.get(key, next(f.default for f in dataclasses.fields(Train) if f.name == key))
 
 
 def class_weights(labels: np.ndarray, names: list[str], mode: str) -> dict[str, float] | None:
@@ -59,11 +53,11 @@ def _focal(logits: torch.Tensor, labels: torch.Tensor, batch: dict[str, torch.Te
 
 def build_loss(train: DictConfig, weights: dict[str, float] | None, device: torch.device) -> Loss:
     """The Trainer's loss for `train.loss` (values checked by config.schema.Train), weighted by `weights`."""
-    kind = setting(train, "loss")
+    kind = train_setting(train, "loss")
     if kind == "cross_entropy" and weights is None:
         return cross_entropy
     weight = None if weights is None else torch.tensor(list(weights.values()), dtype=torch.float32, device=device)
     if kind == "focal":
-        return partial(_focal, gamma=float(setting(train, "focal_gamma")), weight=weight)
-    smoothing = float(setting(train, "label_smoothing")) if kind == "label_smoothing" else 0.0
+        return partial(_focal, gamma=float(train_setting(train, "focal_gamma")), weight=weight)
+    smoothing = float(train_setting(train, "label_smoothing")) if kind == "label_smoothing" else 0.0
     return partial(_weighted_ce, weight=weight, smoothing=smoothing)

@@ -9,10 +9,10 @@ import torch
 from omegaconf import OmegaConf
 from torch.nn import functional as F
 
-from ftpipe.config.schema import check_section
+from ftpipe.config.schema import check_section, train_setting
 from ftpipe.infra.errors import PipelineError
 from ftpipe.training import loop
-from ftpipe.training.losses import build_loss, class_weights, focal_loss, setting
+from ftpipe.training.losses import build_loss, class_weights, focal_loss
 from tests.helpers.config import train_cfg
 
 CPU = torch.device("cpu")
@@ -43,7 +43,7 @@ def test_the_default_loss_is_the_loops_cross_entropy_itself():
     assert build_loss(train_cfg(), None, CPU) is loop.cross_entropy
     older = OmegaConf.create({k: v for k, v in train_cfg().items()  # a params.yaml from before the loss keys
                               if k not in ("loss", "class_weights", "focal_gamma", "label_smoothing")})
-    assert setting(older, "class_weights") == "none" and build_loss(older, None, CPU) is loop.cross_entropy
+    assert train_setting(older, "class_weights") == "none" and build_loss(older, None, CPU) is loop.cross_entropy
     check_section("train", older)
 
 
