@@ -41,6 +41,7 @@ def test_presets_choose_the_sweeper_and_its_space():
     assert "train.lr" in optuna.hydra.sweeper.params
     long = app("hparams_search=long_recipe")
     assert long.sweep.metric == "val/best_macro_f1"  # ranked on validation
+    assert long.hydra.sweeper.pruner.name == "none"  # the recipes that win late are what it looks for
     from ftpipe.experiments.search import parse_space
 
     fixed, space = parse_space([f"{k}={v}" for k, v in long.hydra.sweeper.params.items()])
@@ -126,8 +127,8 @@ def test_a_training_reports_its_epochs_and_is_pruned_below_the_median(tmp_path, 
     half = study.ask()
     monkeypatch.setenv(TRIAL_ENV, json.dumps({"storage": storage, "study": "s", "trial_id": half._trial_id,
                                               "column": "val_macro_f1", "pruner": pruner}))
-    with pytest.raises(Pruned, match="at epoch 0.5"):
-        report({"epoch": 0.5, "val_macro_f1": 0.2}, step=1)
+    with pytest.raises(Pruned, match=r"at epoch 0\.507 \("):  # the half-way row of 67 steps, said briefly
+        report({"epoch": 34 / 67, "val_macro_f1": 0.2}, step=1)
     assert study.trials[2].intermediate_values == {1: 0.2}
     monkeypatch.delenv(TRIAL_ENV)
     report({"epoch": 2, "val_macro_f1": 0.1}, step=2)   # outside an Optuna sweep: nothing to report to
