@@ -6,7 +6,6 @@ Writes `models/compressed/` (one self-contained directory per variant), `deploy/
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
@@ -44,8 +43,7 @@ def main() -> None:
     train = read_split(AUGMENTED if AUGMENTED.is_file() else TRAIN) if "distilled" in names else None
     validation = read_split(VALIDATION) if "distilled" in names else None  # the student's temperature
     seed_everything(int(cfg.seed))
-    # building variants (distillation is training) uses every core; measuring uses the fixed count
-    torch.set_num_threads(cfg.train.get("num_threads") or os.cpu_count())
+    variants.use_training_threads(cfg)  # measuring, below, uses compress.threads
     settings = {"threads": int(c.threads), "warmup": int(c.latency.warmup), "repeats": int(c.latency.repeats),
                 "throughput_warmup": c.latency.get("throughput_warmup"),
                 "throughput_repeats": c.latency.get("throughput_repeats"),

@@ -19,6 +19,11 @@ from ftpipe.training.methods import with_saved_adapter
 log = get_logger("compress")
 
 
+def use_training_threads(cfg) -> None:
+    """Building variants (distillation is training) uses every core, or train.num_threads where that pins it."""
+    torch.set_num_threads(cfg.train.get("num_threads") or os.cpu_count())
+
+
 def onnx_int8_candidates(root: Path, name: str, source: Path, c, new_bundle) -> dict[str, Path]:
     """QInt8 and QUInt8 builds (or only the configured type); the measurement decides between them."""
     types = ["QInt8", "QUInt8"] if c.onnx.weight_type == "auto" else [c.onnx.weight_type]
@@ -86,8 +91,7 @@ def build_variants(names: list[str], teacher, tokenizer, labels, texts, cfg, roo
     if "distilled" in names:
         d = c.distill
         train = train.head(d.get("max_train_rows") or None)
-        # distillation is training: every core (the export checks above pinned measurement's thread count)
-        torch.set_num_threads(cfg.train.get("num_threads") or os.cpu_count())
+        use_training_threads(cfg)  # the export checks above pinned measurement's thread count
         student = distill.make_student(teacher, int(d.layers))
         log.info("distilling %d -> %d layers on %d rows", teacher.config.num_hidden_layers, int(d.layers), len(train))
         losses = distill.train_student(student, teacher, tokenizer, train.text.astype(str).tolist(),

@@ -60,5 +60,5 @@ def report(row: Mapping[str, Any], step: int, last: bool = False) -> None:
     value = float(row[spec["column"]])
     trial.report(value, step=step)
     if not last and trial.should_prune():
-        raise Pruned(f"train: pruned by the sweep's {spec['pruner']['name']} pruner at epoch {row['epoch']} "
+        raise Pruned(f"train: pruned by the sweep's {spec['pruner']['name']} pruner at epoch {float(row['epoch']):.3g} "
                      f"({spec['column']} {value:.4f}); a pruned trial writes no outputs")
