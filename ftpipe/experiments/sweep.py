@@ -24,8 +24,9 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from ftpipe import ROOT
 from ftpipe.experiments import job
+from ftpipe.experiments.interrupts import received, remember_interrupts
 from ftpipe.experiments.settings import SweepSettings, derived_name, job_overrides, pipeline_cfg
-from ftpipe.infra.errors import PipelineError, interrupt_on_sigterm
+from ftpipe.infra.errors import PipelineError
 from ftpipe.infra.logs import get_logger
 from ftpipe.tracking.runs import PARENT_ENV, configure, tracking_uri
 
@@ -154,7 +155,7 @@ def with_name(args: list[str]) -> list[str]:
 def cli() -> None:
     """`ftpipe-sweep` / `python -m ftpipe.experiments.sweep`: main(), and if the sweep stops early (Ctrl-C, SIGTERM,
     an error) its MLflow runs are ended instead of staying RUNNING."""
-    interrupt_on_sigterm()
+    remember_interrupts()
     sys.path.insert(0, str(PLUGINS))   # our Optuna sweeper: Hydra loads sweepers from a `hydra_plugins` package
     try:
         if not {"-m", "--multirun"} & set(sys.argv[1:]):
@@ -167,7 +168,10 @@ def cli() -> None:
     sys.argv = [sys.argv[0], *with_name(sys.argv[1:])]
     try:
         main()
+        if received() is not None:  # caught and swallowed on the way: the sweep still stopped early
+            raise received()
     except BaseException as exc:
+        exc = received() or exc   # an interrupt that library code turned into another error is still one
         if SweepCallback.running is not None:
             SweepCallback.running.abort(exc)
         if isinstance(exc, KeyboardInterrupt):
