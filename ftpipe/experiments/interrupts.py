@@ -19,24 +19,6 @@ from ftpipe.infra.logs import get_logger
 from ftpipe.tracking.faults import describe, end_run
 
 log = get_logger("sweep")
-_received: list[str] = []   # the signals that stopped this sweep, in order
-
-
-def remember_interrupts() -> None:
-    """Ctrl-C and SIGTERM unwind as KeyboardInterrupt, and are remembered: code that catches the interrupt and
-    raises something else (OmegaConf cut mid-update, then Hydra's exit 1) cannot turn a stopped sweep into a
-    failed one."""
-    def stop(signum, frame):
-        _received.append(signal.Signals(signum).name)
-        raise KeyboardInterrupt(_received[-1])
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, stop)
-
-
-def received() -> KeyboardInterrupt | None:
-    """The first interrupt this sweep received, if any, whatever became of its exception."""
-    return KeyboardInterrupt(_received[0]) if _received else None
 
 
 def abort_parent(client: Any, parent_id: str, exc: BaseException, settings: Any) -> None:

@@ -24,9 +24,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from ftpipe import ROOT
 from ftpipe.experiments import job
-from ftpipe.experiments.interrupts import received, remember_interrupts
 from ftpipe.experiments.settings import SweepSettings, derived_name, job_overrides, pipeline_cfg
-from ftpipe.infra.errors import PipelineError
+from ftpipe.infra.errors import PipelineError, interrupt_on_sigterm, received
 from ftpipe.infra.logs import get_logger
 from ftpipe.tracking.runs import PARENT_ENV, configure, tracking_uri
 
@@ -155,7 +154,7 @@ def with_name(args: list[str]) -> list[str]:
 def cli() -> None:
     """`ftpipe-sweep` / `python -m ftpipe.experiments.sweep`: main(), and if the sweep stops early (Ctrl-C, SIGTERM,
     an error) its MLflow runs are ended instead of staying RUNNING."""
-    remember_interrupts()
+    interrupt_on_sigterm()
     sys.path.insert(0, str(PLUGINS))   # our Optuna sweeper: Hydra loads sweepers from a `hydra_plugins` package
     try:
         if not {"-m", "--multirun"} & set(sys.argv[1:]):

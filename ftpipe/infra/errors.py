@@ -14,10 +14,22 @@ def verbose() -> bool:
     return os.environ.get("FTPIPE_VERBOSE", "") not in ("", "0", "false") or "--verbose" in sys.argv
 
 
+_received: list[str] = []   # the signals that interrupted this process, in order
+
+
 def _interrupt(signum, frame):
-    raise KeyboardInterrupt(signal.Signals(signum).name)
+    _received.append(signal.Signals(signum).name)
+    raise KeyboardInterrupt(_received[-1])
 
 
 def interrupt_on_sigterm() -> None:
-    """SIGTERM (a scheduler or `kill` stopping us) unwinds like Ctrl-C, so `finally` blocks and run endings happen."""
-    signal.signal(signal.SIGTERM, _interrupt)
+    """SIGTERM (a scheduler or `kill` stopping us) unwinds like Ctrl-C, so `finally` blocks and run endings happen;
+    both are remembered (see received)."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _interrupt)
+
+
+def received() -> KeyboardInterrupt | None:
+    """The first interrupt this process received, whatever became of its exception: library code may catch it and
+    raise something else (OmegaConf cut mid-update, then Hydra's exit 1)."""
+    return KeyboardInterrupt(_received[0]) if _received else None

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from ftpipe.infra.errors import PipelineError, interrupt_on_sigterm, verbose
+from ftpipe.infra.errors import PipelineError, interrupt_on_sigterm, received, verbose
 from ftpipe.infra.lock import workspace_lock
 from ftpipe.infra.publish import finish_interrupted
 
@@ -19,6 +19,12 @@ def _close_progress_bars() -> None:
     tqdm = sys.modules.get("tqdm")
     for bar in list(getattr(getattr(tqdm, "tqdm", None), "_instances", None) or []):
         bar.close()
+
+
+def _stop_interrupted() -> None:
+    _close_progress_bars()
+    print("error: interrupted", file=sys.stderr)
+    sys.exit(130)
 
 
 def run_stage(main: Callable[[], object]) -> None:
@@ -45,10 +51,10 @@ def run_stage(main: Callable[[], object]) -> None:
               f"the path", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
-        _close_progress_bars()
-        print("error: interrupted", file=sys.stderr)
-        sys.exit(130)
+        _stop_interrupted()
     except Exception as exc:  # an unexpected failure: still one line unless asked for more
+        if received() is not None:  # the interrupt, turned into another error by library code on its way out
+            _stop_interrupted()
         if verbose():
             raise
         _close_progress_bars()
