@@ -167,8 +167,8 @@ def cli() -> None:
     sys.argv = [sys.argv[0], *with_name(sys.argv[1:])]
     try:
         main()
-        if received() is not None:  # caught and swallowed on the way: the sweep still stopped early
-            raise received()
+        if (stop := received()) is not None:  # caught and swallowed on the way: the sweep still stopped early
+            raise stop
     except BaseException as exc:
         exc = received() or exc   # an interrupt that library code turned into another error is still one
         if SweepCallback.running is not None:
